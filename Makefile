@@ -1,0 +1,93 @@
+# Arcturus — an Envoy control plane that serves raw Envoy v3 configuration from
+# Kubernetes custom resources over ADS.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+export GOTOOLCHAIN := local
+
+LOCALBIN ?= $(shell pwd)/bin
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+CONTROLLER_GEN ?= $(LOCALBIN)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
+# Fuzz time per target in `make test` (CI); raise it locally for deeper runs.
+FUZZTIME ?= 10s
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC into config/ (and the chart's crds/).
+	$(CONTROLLER_GEN) rbac:roleName=arcturus-manager crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	@mkdir -p charts/arcturus/crds && cp config/crd/bases/*.yaml charts/arcturus/crds/
+
+.PHONY: generate
+generate: controller-gen ## Generate deepcopy code and the Envoy extension imports.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+	go run ./hack/gen-extensions
+
+.PHONY: fmt
+fmt: ## Run gofmt over the tree.
+	gofmt -l -w $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: verify
+verify: manifests generate fmt ## Regenerate everything and fail if the tree changed.
+	@git diff --exit-code -- . ':!go.sum' || { echo "generated files are out of date: run make manifests generate fmt"; exit 1; }
+
+.PHONY: kube-binaries
+kube-binaries: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s/ (first time: minutes).
+	@hack/build-kube-binaries.sh >/dev/null
+
+.PHONY: test
+test: manifests generate fmt vet kube-binaries ## Run unit, envtest, e2e tests and short fuzzing.
+	KUBEBUILDER_ASSETS="$$(hack/build-kube-binaries.sh)" go test ./... -count=1 -timeout 20m
+	go test ./xds/translate -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME)
+
+##@ Build
+
+.PHONY: build
+build: ## Build the arcturus binary into bin/arcturus.
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/arcturus .
+
+.PHONY: run
+run: ## Run the controller against the cluster of $KUBECONFIG.
+	go run . $(ARGS)
+
+.PHONY: dev
+dev: build kube-binaries ## Start a local API server, install CRDs and samples, and run the controller.
+	go run ./hack/dev
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a container engine).
+	docker build -t $${IMG:-arcturus:dev} .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster of $KUBECONFIG.
+	kubectl apply --server-side -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests ## Deploy the controller with kustomize (config/default).
+	kubectl apply --server-side -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove the controller deployed by make deploy.
+	kubectl delete -k config/default --ignore-not-found
+
+##@ Tools
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.
+$(CONTROLLER_GEN):
+	GOBIN=$(dir $(CONTROLLER_GEN)) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

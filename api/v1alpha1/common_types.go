@@ -1,0 +1,119 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// EnvoyConfigSpec is the spec shared by every Arcturus kind: one Envoy v3 resource
+// and the pods that receive it.
+type EnvoyConfigSpec struct {
+	// WorkloadSelector selects the Envoy pods of this namespace that receive the
+	// resource. When it is absent or its labels are empty, every pod of the
+	// namespace receives it.
+	// +optional
+	WorkloadSelector *WorkloadSelector `json:"workloadSelector,omitempty"`
+
+	// Config is the Envoy v3 resource in its proto3 JSON form (YAML in manifests),
+	// exactly as Envoy documents it; no abstraction layer sits in between. It is
+	// parsed strictly: an unknown field, a bad enum value, an unresolvable "@type"
+	// or a violated Envoy validation rule makes the resource InvalidConfig, with a
+	// message naming the field. The Envoy resource name is config.name
+	// (config.cluster_name for an Endpoint) and defaults to metadata.name.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	// +required
+	Config runtime.RawExtension `json:"config"`
+}
+
+// WorkloadSelector selects pods by label.
+type WorkloadSelector struct {
+	// Labels a pod must all carry to be selected. Empty selects every pod of the
+	// namespace.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// EnvoyConfigStatus is the status shared by every Arcturus kind.
+type EnvoyConfigStatus struct {
+	// ObservedGeneration is the metadata.generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions describe the resource's state. Accepted is True (reason Valid)
+	// when the current spec is served, and False with reason InvalidConfig or
+	// Conflict when it is refused.
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// EnvoyName is the name of the Envoy resource this object is served as.
+	// +optional
+	EnvoyName string `json:"envoyName,omitempty"`
+
+	// LastAccepted records the most recent spec that was accepted. When the spec is
+	// later updated to something invalid, this configuration keeps being served
+	// (and keeps claiming its Envoy name) until a valid spec replaces it. It lives
+	// in status so that it survives restarts and is the same on every replica.
+	// +optional
+	LastAccepted *AcceptedConfig `json:"lastAccepted,omitempty"`
+}
+
+// AcceptedConfig is a spec.config that passed validation.
+type AcceptedConfig struct {
+	// Generation is the metadata.generation whose spec this is.
+	Generation int64 `json:"generation"`
+
+	// WorkloadSelector is the accepted spec.workloadSelector.
+	// +optional
+	WorkloadSelector *WorkloadSelector `json:"workloadSelector,omitempty"`
+
+	// Config is the accepted spec.config.
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	Config runtime.RawExtension `json:"config"`
+}
+
+// Condition types and reasons of the Arcturus kinds.
+const (
+	// ConditionAccepted tells whether the current spec is valid and served.
+	ConditionAccepted = "Accepted"
+
+	// ReasonValid: the spec parsed, validated and owns its Envoy name.
+	ReasonValid = "Valid"
+	// ReasonInvalidConfig: spec.config failed to parse or validate.
+	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonConflict: an older object of the same kind and namespace claims the same Envoy name.
+	ReasonConflict = "Conflict"
+)
+
+// Object is implemented by every Arcturus kind, so one reconciler serves them all.
+// +kubebuilder:object:generate=false
+type Object interface {
+	metav1.Object
+	runtime.Object
+	// EnvoySpec returns the object's spec for reading and writing.
+	EnvoySpec() *EnvoyConfigSpec
+	// EnvoyStatus returns the object's status for reading and writing.
+	EnvoyStatus() *EnvoyConfigStatus
+}
+
+// ObjectList is implemented by the list type of every Arcturus kind.
+// +kubebuilder:object:generate=false
+type ObjectList interface {
+	metav1.ListInterface
+	runtime.Object
+	// EnvoyItems returns pointers to the list's items.
+	EnvoyItems() []Object
+}
+
+// GetLabels returns the selector's labels; a nil selector has none (selects all).
+func (s *WorkloadSelector) GetLabels() map[string]string {
+	if s == nil {
+		return nil
+	}
+	return s.Labels
+}

@@ -1,0 +1,77 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/arcturus-dev/arcturus/xds/index"
+)
+
+// PodReconciler keeps the index's pods (node ID, labels, IP) in step with the API.
+// Every replica runs it.
+type PodReconciler struct {
+	client.Client
+	index *index.Index
+}
+
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+
+// Reconcile records the pod, or forgets it once it is gone or has terminated.
+func (r *PodReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
+	var pod corev1.Pod
+	if err := r.Get(ctx, req.NamespacedName, &pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.index.DeletePod(index.NodeID(req.Name, req.Namespace))
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	r.apply(&pod)
+	return ctrl.Result{}, nil
+}
+
+// apply records a pod in the index. A terminated pod runs no Envoy.
+func (r *PodReconciler) apply(pod *corev1.Pod) {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
+		return
+	}
+	r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, IP: pod.Status.PodIP})
+}
+
+func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&corev1.Pod{}).
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+		Complete(r)
+}
+
+// TrimPod is a cache transform that keeps only what the index reads of a pod, so
+// the controller's memory grows with the number of pods, not with their specs.
+func TrimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	return &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              pod.Name,
+			Namespace:         pod.Namespace,
+			UID:               pod.UID,
+			ResourceVersion:   pod.ResourceVersion,
+			Labels:            pod.Labels,
+			CreationTimestamp: pod.CreationTimestamp,
+			DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs},
+	}, nil
+}

@@ -1,0 +1,134 @@
+// Package controllers holds the reconcilers: the first stage of the pipeline. They
+// read Arcturus custom resources and pods from the API, translate and decide what
+// each resource serves (writing its status), and record the outcome in the index,
+// which notifies the snapshot builder of the nodes affected.
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/arcturus-dev/arcturus/xds/index"
+)
+
+// Readiness is told when the index holds the complete picture.
+type Readiness interface {
+	MarkReady()
+}
+
+// Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
+// runnables: a warm-up that fills the index from the informer caches before the
+// replica serves anything (every replica), and a status pass that runs once this
+// replica is elected leader.
+func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness) error {
+	elected := mgr.Elected()
+	isLeader := func() bool {
+		select {
+		case <-elected:
+			return true
+		default:
+			return false
+		}
+	}
+	pods := &PodReconciler{Client: mgr.GetClient(), index: idx}
+	if err := pods.setupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up Pod controller: %w", err)
+	}
+	envoy := make([]*EnvoyReconciler, 0, len(envoyKinds))
+	for _, k := range envoyKinds {
+		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, writeStatus: isLeader}
+		if err := r.setupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up %s controller: %w", k.Name, err)
+		}
+		envoy = append(envoy, r)
+	}
+	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: ready}
+	if err := mgr.Add(w); err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// Leader-only (the default for a RunnableFunc): statuses computed while this
+		// replica was a follower were never written.
+		return w.reconcileAll(ctx)
+	}))
+}
+
+// warmup fills the index with every existing pod and custom resource, then marks
+// the replica ready to answer Envoys.
+type warmup struct {
+	reader client.Reader
+	pods   *PodReconciler
+	envoy  []*EnvoyReconciler
+	ready  Readiness
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica warms up.
+func (w *warmup) NeedLeaderElection() bool { return false }
+
+// Start implements manager.Runnable.
+func (w *warmup) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("warmup")
+	var pods corev1.PodList
+	if err := w.reader.List(ctx, &pods); err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	for i := range pods.Items {
+		w.pods.apply(&pods.Items[i])
+	}
+	objects := 0
+	for _, r := range w.envoy {
+		namespaces, n, err := r.namespaces(ctx, w.reader)
+		if err != nil {
+			return err
+		}
+		objects += n
+		for ns := range namespaces {
+			if _, err := r.sync(ctx, ns); err != nil {
+				return err
+			}
+		}
+	}
+	log.Info("Indexed existing resources; serving xDS", "pods", len(pods.Items), "objects", objects)
+	w.ready.MarkReady()
+	<-ctx.Done()
+	return nil
+}
+
+// reconcileAll runs every Envoy reconciler over every namespace that has objects.
+func (w *warmup) reconcileAll(ctx context.Context) error {
+	for _, r := range w.envoy {
+		namespaces, _, err := r.namespaces(ctx, w.reader)
+		if err != nil {
+			return err
+		}
+		for ns := range namespaces {
+			if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns}}); err != nil {
+				// The event-driven reconcile retries; this pass only fills gaps.
+				ctrl.LoggerFrom(ctx).Error(err, "Failed to reconcile namespace after election", "kind", r.kind.Name, "namespace", ns)
+			}
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// namespaces lists the namespaces that hold objects of the reconciler's kind.
+func (r *EnvoyReconciler) namespaces(ctx context.Context, reader client.Reader) (map[string]bool, int, error) {
+	list := r.kind.newList()
+	if err := reader.List(ctx, list); err != nil {
+		return nil, 0, fmt.Errorf("list %ss: %w", r.kind.Name, err)
+	}
+	items := list.EnvoyItems()
+	namespaces := map[string]bool{}
+	for _, o := range items {
+		namespaces[o.GetNamespace()] = true
+	}
+	return namespaces, len(items), nil
+}

@@ -1,0 +1,151 @@
+// Command arcturus is the Arcturus controller: it watches Envoy custom resources
+// and pods, and serves every connected Envoy its own configuration over ADS.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/controllers"
+	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/server"
+	"github.com/arcturus-dev/arcturus/xds/snapshot"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+type options struct {
+	xdsAddr, metricsAddr, probeAddr string
+	leaderElect, enableWebhooks     bool
+	leaderElectionNamespace         string
+	webhookPort                     int
+	webhookCertDir                  string
+	namespaces                      stringList
+	qps                             float64
+	burst                           int
+	zap                             zap.Options
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.xdsAddr, "xds-bind-address", ":18000", "The address the gRPC ADS server binds to.")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The address the Prometheus metrics endpoint binds to; 0 disables it.")
+	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the /healthz and /readyz probes bind to.")
+	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader; only the leader writes status, every replica serves xDS.")
+	flag.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader-election lease (default: the pod's namespace).")
+	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the validating admission webhook.")
+	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
+	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt and tls.key for the webhook server (default: controller-runtime's).")
+	flag.Var(&o.namespaces, "namespace", "Only watch this namespace (repeatable); default all namespaces.")
+	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
+	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
+	o.zap = zap.Options{Development: false}
+	o.zap.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "Arcturus stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	log := ctrl.Log.WithName("setup")
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(ourv1alpha1.AddToScheme(scheme))
+
+	restConfig, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	restConfig.QPS, restConfig.Burst = float32(o.qps), o.burst
+
+	cacheOpts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controllers.TrimPod}},
+	}
+	if len(o.namespaces) > 0 {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range o.namespaces {
+			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		LeaderElection:                o.leaderElect,
+		LeaderElectionID:              "arcturus.envoy.arcturus.dev",
+		LeaderElectionNamespace:       o.leaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir}),
+		GracefulShutdownTimeout:       ptrDuration(15 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+
+	// snapshot: reads the index, publishes one snapshot per connected node into the cache.
+	// ads=false: the ADS-mode cache drops SotW requests that do not name every
+	// resource of the node's snapshot, which stalls clients that subscribe by name.
+	snapshots := cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)
+	var builder *snapshot.Builder
+	// index: written by the controllers, notifies the builder of affected nodes.
+	idx := index.New(func(nodeIDs []string) { builder.NodesChanged(nodeIDs) })
+	builder = snapshot.NewBuilder(idx, snapshots, snapshot.DefaultOptions, ctrl.Log.WithName("snapshot"))
+	if err := mgr.Add(builder); err != nil {
+		return err
+	}
+	// serve: ADS from the snapshot cache; stream callbacks tell the builder who is connected.
+	xds := server.New(server.Options{BindAddress: o.xdsAddr}, snapshots, builder, ctrl.Log.WithName("xds"))
+	if err := mgr.Add(xds); err != nil {
+		return err
+	}
+	// translate + decide: the reconcilers read CRs and pods and write the index and status.
+	if err := controllers.Setup(mgr, idx, builder); err != nil {
+		return err
+	}
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("indexed", func(*http.Request) error {
+		if !builder.Ready() {
+			return errors.New("existing resources are not indexed yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	log.Info("Starting Arcturus", "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
+	return mgr.Start(ctx)
+}
+
+func ptrDuration(d time.Duration) *time.Duration { return &d }

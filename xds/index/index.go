@@ -1,0 +1,264 @@
+// Package index holds what the controllers have accepted: the Envoy resources of
+// every namespace and kind, and every Envoy pod by node ID. It is the third stage of
+// the pipeline (translate → index → snapshot → serve → feedback): controllers write
+// to it, and it tells the snapshot builder which nodes each write affects, so a
+// change to one custom resource touches only the nodes it selects.
+//
+// The index is safe for concurrent use. It never calls back into its writers; the
+// change notification runs after its lock is released.
+package index
+
+import (
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// Resource is one accepted Envoy resource and the pods it applies to.
+type Resource struct {
+	// TypeURL is the xDS type URL of Message.
+	TypeURL string
+	// Name is the Envoy resource name.
+	Name string
+	// Selector selects the pods of the resource's namespace that receive it; empty
+	// selects them all.
+	Selector map[string]string
+	// Message is the validated Envoy proto. Callers must not mutate it once indexed.
+	Message proto.Message
+	// Source is the custom resource the proto comes from.
+	Source types.NamespacedName
+	// Hash is a content hash of Message, filled in by the index.
+	Hash uint64
+}
+
+// Selects reports whether the resource applies to a pod with these labels.
+func (r *Resource) Selects(podLabels map[string]string) bool {
+	for k, v := range r.Selector {
+		if got, ok := podLabels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Pod is what the index needs to know about one Envoy pod.
+type Pod struct {
+	Namespace string
+	Name      string
+	Labels    map[string]string
+	IP        string
+}
+
+// NodeID is the Envoy node ID of the pod.
+func (p Pod) NodeID() string { return NodeID(p.Name, p.Namespace) }
+
+// NodeID returns the Envoy node ID of a pod: "<pod-name>.<pod-namespace>".
+func NodeID(name, namespace string) string { return name + "." + namespace }
+
+// ParseNodeID splits a node ID at its last dot into pod name and namespace. Pod
+// names may contain dots; namespaces may not.
+func ParseNodeID(id string) (name, namespace string, ok bool) {
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 || i == len(id)-1 {
+		return "", "", false
+	}
+	return id[:i], id[i+1:], true
+}
+
+// Index is the accepted state of the cluster, as the controllers see it.
+type Index struct {
+	notify func(nodeIDs []string)
+
+	mu sync.RWMutex
+	// resources: namespace → type URL → Envoy name → resource.
+	resources map[string]map[string]map[string]*Resource
+	// pods: node ID → pod; podsByNamespace: namespace → node ID → pod.
+	pods            map[string]*Pod
+	podsByNamespace map[string]map[string]*Pod
+}
+
+// New returns an empty index. notify, when not nil, receives the node IDs whose
+// configuration may have changed after each write; it is called without the
+// index's lock held and must not block for long.
+func New(notify func(nodeIDs []string)) *Index {
+	return &Index{
+		notify:          notify,
+		resources:       map[string]map[string]map[string]*Resource{},
+		pods:            map[string]*Pod{},
+		podsByNamespace: map[string]map[string]*Pod{},
+	}
+}
+
+// ReplaceResources sets the complete list of accepted resources of one type in one
+// namespace. Resources whose content and selector are unchanged affect no node.
+// Names must be unique within the list. It returns the affected node IDs.
+func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource) []string {
+	next := make(map[string]*Resource, len(resources))
+	for i := range resources {
+		r := resources[i]
+		r.TypeURL = typeURL
+		r.Hash = Hash(r.Message)
+		next[r.Name] = &r
+	}
+
+	x.mu.Lock()
+	byType := x.resources[namespace]
+	prev := byType[typeURL]
+	var changed []*Resource // old and new versions of every changed entry
+	for name, r := range next {
+		if old, ok := prev[name]; !ok || old.Hash != r.Hash || !maps.Equal(old.Selector, r.Selector) || old.Source != r.Source {
+			changed = append(changed, r)
+			if ok {
+				changed = append(changed, old)
+			}
+		}
+	}
+	for name, old := range prev {
+		if _, ok := next[name]; !ok {
+			changed = append(changed, old)
+		}
+	}
+	if len(next) == 0 {
+		delete(byType, typeURL)
+		if len(byType) == 0 {
+			delete(x.resources, namespace)
+		}
+	} else {
+		if byType == nil {
+			byType = map[string]map[string]*Resource{}
+			x.resources[namespace] = byType
+		}
+		byType[typeURL] = next
+	}
+	affected := x.selectedLocked(namespace, changed)
+	x.mu.Unlock()
+
+	x.notifyNodes(affected)
+	return affected
+}
+
+// selectedLocked returns the node IDs of the namespace's pods selected by any of rs.
+func (x *Index) selectedLocked(namespace string, rs []*Resource) []string {
+	if len(rs) == 0 {
+		return nil
+	}
+	var ids []string
+	for id, p := range x.podsByNamespace[namespace] {
+		for _, r := range rs {
+			if r.Selects(p.Labels) {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// SetPod records or updates a pod. It returns the pod's node ID when what the pod
+// is served may have changed.
+func (x *Index) SetPod(p Pod) []string {
+	id := p.NodeID()
+	p.Labels = maps.Clone(p.Labels)
+	x.mu.Lock()
+	old, ok := x.pods[id]
+	if ok && old.IP == p.IP && maps.Equal(old.Labels, p.Labels) {
+		x.mu.Unlock()
+		return nil
+	}
+	x.pods[id] = &p
+	ns := x.podsByNamespace[p.Namespace]
+	if ns == nil {
+		ns = map[string]*Pod{}
+		x.podsByNamespace[p.Namespace] = ns
+	}
+	ns[id] = &p
+	x.mu.Unlock()
+
+	affected := []string{id}
+	x.notifyNodes(affected)
+	return affected
+}
+
+// DeletePod forgets a pod. It returns its node ID if the pod was known.
+func (x *Index) DeletePod(nodeID string) []string {
+	x.mu.Lock()
+	p, ok := x.pods[nodeID]
+	if ok {
+		delete(x.pods, nodeID)
+		ns := x.podsByNamespace[p.Namespace]
+		delete(ns, nodeID)
+		if len(ns) == 0 {
+			delete(x.podsByNamespace, p.Namespace)
+		}
+	}
+	x.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	affected := []string{nodeID}
+	x.notifyNodes(affected)
+	return affected
+}
+
+// Pod returns the pod a node ID names.
+func (x *Index) Pod(nodeID string) (Pod, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.pods[nodeID]
+	if !ok {
+		return Pod{}, false
+	}
+	return *p, true
+}
+
+// NodeResources returns, per type URL, the resources the node's pod receives,
+// sorted by name. found is false when no pod has this node ID; the node then
+// receives nothing. The returned resources are shared and must not be mutated.
+func (x *Index) NodeResources(nodeID string) (resources map[string][]*Resource, found bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.pods[nodeID]
+	if !ok {
+		return nil, false
+	}
+	resources = map[string][]*Resource{}
+	for typeURL, byName := range x.resources[p.Namespace] {
+		var selected []*Resource
+		for _, r := range byName {
+			if r.Selects(p.Labels) {
+				selected = append(selected, r)
+			}
+		}
+		slices.SortFunc(selected, func(a, b *Resource) int { return strings.Compare(a.Name, b.Name) })
+		if len(selected) > 0 {
+			resources[typeURL] = selected
+		}
+	}
+	return resources, true
+}
+
+func (x *Index) notifyNodes(ids []string) {
+	if x.notify != nil && len(ids) > 0 {
+		x.notify(ids)
+	}
+}
+
+// Hash returns a content hash of a proto message. Deterministic marshalling makes
+// it the same across restarts and replicas running the same build.
+func Hash(m proto.Message) uint64 {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		// A validated message always marshals; hash the error so the result is
+		// still deterministic rather than silently colliding with another message.
+		b = []byte(err.Error())
+	}
+	h := fnv.New64a()
+	_, _ = h.Write(b)
+	return h.Sum64()
+}

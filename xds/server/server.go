@@ -1,0 +1,193 @@
+// Package server is the serving stage of the pipeline: the gRPC listener with
+// go-control-plane's ADS (state-of-the-world and delta), health, and the stream
+// callbacks that tell the snapshot builder which nodes are connected.
+//
+// Callbacks observe; they never build configuration. What a node is served is
+// decided by the snapshot builder from the index alone.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Streams is told when node streams open and close.
+type Streams interface {
+	StreamOpened(nodeID string)
+	StreamClosed(nodeID string)
+}
+
+// Options configure the xDS server.
+type Options struct {
+	// BindAddress is the listen address, e.g. ":18000".
+	BindAddress string
+	// GracePeriod bounds how long Start waits for streams to finish on shutdown.
+	GracePeriod time.Duration
+}
+
+// Server serves ADS on one gRPC listener. It implements manager.Runnable and runs on
+// every replica: only status writing needs leadership, serving does not.
+type Server struct {
+	opts    Options
+	cache   cachev3.Cache
+	streams Streams
+	log     logr.Logger
+
+	grpc   *grpc.Server
+	health *health.Server
+
+	mu    sync.Mutex
+	addr  net.Addr
+	bound chan struct{}
+	nodes map[int64]string // stream ID → node ID, once the node identified itself
+}
+
+// New returns a server answering from c and reporting streams to s.
+func New(opts Options, c cachev3.Cache, s Streams, log logr.Logger) *Server {
+	srv := &Server{
+		opts:    opts,
+		cache:   c,
+		streams: s,
+		log:     log,
+		health:  health.NewServer(),
+		bound:   make(chan struct{}),
+		nodes:   map[int64]string{},
+	}
+	srv.grpc = grpc.NewServer(
+		// Thousands of Envoys hold one long-lived stream each: allow that many
+		// streams, ping idle connections so dead peers are found, and refuse
+		// clients that ping more often than once every 10 s.
+		grpc.MaxConcurrentStreams(1<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			Time:    30 * time.Second,
+			Timeout: 10 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             10 * time.Second,
+			PermitWithoutStream: true,
+		}),
+	)
+	xds := serverv3.NewServer(context.Background(), c, srv.callbacks())
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv.grpc, xds)
+	healthpb.RegisterHealthServer(srv.grpc, srv.health)
+	return srv
+}
+
+// Addr returns the bound address once the listener is open.
+func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.bound:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica serves.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start listens and serves until ctx ends, then stops gracefully within GracePeriod.
+func (s *Server) Start(ctx context.Context) error {
+	lis, err := net.Listen("tcp", s.opts.BindAddress)
+	if err != nil {
+		return fmt.Errorf("listen for xDS on %s: %w", s.opts.BindAddress, err)
+	}
+	s.mu.Lock()
+	s.addr = lis.Addr()
+	s.mu.Unlock()
+	close(s.bound)
+	s.log.Info("Serving xDS", "address", lis.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve xDS: %w", err)
+	case <-ctx.Done():
+	}
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	grace := s.opts.GracePeriod
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		s.grpc.Stop()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve xDS: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) callbacks() serverv3.CallbackFuncs {
+	closed := func(streamID int64, _ *corev3.Node) { s.closeStream(streamID) }
+	return serverv3.CallbackFuncs{
+		StreamClosedFunc:      closed,
+		DeltaStreamClosedFunc: closed,
+		StreamRequestFunc: func(streamID int64, req *discoveryv3.DiscoveryRequest) error {
+			s.identify(streamID, req.GetNode().GetId())
+			if req.GetErrorDetail() != nil {
+				s.log.Info("Envoy rejected configuration", "node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
+					"version", req.GetVersionInfo(), "nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
+			}
+			return nil
+		},
+		StreamDeltaRequestFunc: func(streamID int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			s.identify(streamID, req.GetNode().GetId())
+			if req.GetErrorDetail() != nil {
+				s.log.Info("Envoy rejected configuration", "node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
+					"nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
+			}
+			return nil
+		},
+	}
+}
+
+// identify records the node of a stream on its first request that names one.
+func (s *Server) identify(streamID int64, nodeID string) {
+	if nodeID == "" {
+		return
+	}
+	s.mu.Lock()
+	_, known := s.nodes[streamID]
+	if !known {
+		s.nodes[streamID] = nodeID
+	}
+	s.mu.Unlock()
+	if !known {
+		s.log.V(1).Info("Opened xDS stream", "node", nodeID, "stream", streamID)
+		s.streams.StreamOpened(nodeID)
+	}
+}
+
+func (s *Server) closeStream(streamID int64) {
+	s.mu.Lock()
+	nodeID, known := s.nodes[streamID]
+	delete(s.nodes, streamID)
+	s.mu.Unlock()
+	if known {
+		s.log.V(1).Info("Closed xDS stream", "node", nodeID, "stream", streamID)
+		s.streams.StreamClosed(nodeID)
+	}
+}

@@ -1,0 +1,283 @@
+// Package snapshot is the fourth stage of the pipeline: it turns what the index
+// holds into one go-control-plane snapshot per connected Envoy node.
+//
+// Node → snapshot mapping: one snapshot per node ID (cache.IDHash), because each
+// pod's selection is its own. Only nodes with an open stream have a snapshot; a
+// node's snapshot is released when its last stream closes, so a pod that is not
+// connected costs nothing here.
+//
+// Versions are content hashes per type, computed from the resource names and
+// their content hashes. The same resources therefore give the same version_info on
+// every replica and after every restart, and a reconnecting Envoy that already
+// holds them is not sent them again. An empty set has a version too (the hash of
+// nothing), because a fresh stream gets no answer at version "".
+//
+// Reasoning: builds are debounced. A burst of index changes marks nodes dirty; one
+// worker builds each dirty connected node once the burst is quiet (or a maximum
+// delay has passed), so a node sees one update per burst rather than one per change.
+package snapshot
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/fnv"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/go-logr/logr"
+
+	"github.com/arcturus-dev/arcturus/xds/index"
+)
+
+// TypeURLs are the xDS types Arcturus serves, in make-before-break order.
+var TypeURLs = []string{
+	resourcev3.ClusterType,
+	resourcev3.EndpointType,
+	resourcev3.ListenerType,
+	resourcev3.RouteType,
+}
+
+// Options tune the builder.
+type Options struct {
+	// Debounce is how long the index must be quiet before dirty nodes are built.
+	Debounce time.Duration
+	// MaxDelay bounds how long a change waits while the index keeps changing.
+	MaxDelay time.Duration
+}
+
+// DefaultOptions are short enough to be invisible to users and long enough to
+// coalesce the events of one `kubectl apply -f dir/`.
+var DefaultOptions = Options{Debounce: 20 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
+
+// Builder keeps the snapshot cache in step with the index for every connected node.
+// Its methods are safe for concurrent use. Nothing is built before MarkReady: a
+// replica answers Envoys only once it holds the complete picture, because for
+// state-of-the-world a partial list deletes what it omits.
+type Builder struct {
+	index *index.Index
+	cache cachev3.SnapshotCache
+	opts  Options
+	log   logr.Logger
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	kick      chan struct{}
+
+	mu        sync.Mutex
+	streams   map[string]int               // node ID → open streams
+	dirty     map[string]struct{}          // connected nodes to rebuild
+	published map[string]map[string]string // node ID → type URL → version set in the cache
+}
+
+// NewBuilder returns a builder that reads idx and writes snapshots into c.
+func NewBuilder(idx *index.Index, c cachev3.SnapshotCache, opts Options, log logr.Logger) *Builder {
+	return &Builder{
+		index:     idx,
+		cache:     c,
+		opts:      opts,
+		log:       log,
+		ready:     make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		streams:   map[string]int{},
+		dirty:     map[string]struct{}{},
+		published: map[string]map[string]string{},
+	}
+}
+
+// NodesChanged marks nodes for rebuilding; nodes without an open stream are
+// ignored. It is the index's change notification.
+func (b *Builder) NodesChanged(nodeIDs []string) {
+	b.mu.Lock()
+	n := 0
+	for _, id := range nodeIDs {
+		if b.streams[id] > 0 {
+			b.dirty[id] = struct{}{}
+			n++
+		}
+	}
+	b.mu.Unlock()
+	if n > 0 {
+		b.wake()
+	}
+}
+
+// StreamOpened records a stream of a node; the node's first stream makes it
+// connected and schedules its first snapshot.
+func (b *Builder) StreamOpened(nodeID string) {
+	b.mu.Lock()
+	b.streams[nodeID]++
+	first := b.streams[nodeID] == 1
+	if first {
+		b.dirty[nodeID] = struct{}{}
+	}
+	b.mu.Unlock()
+	if first {
+		b.wake()
+	}
+}
+
+// StreamClosed forgets a stream of a node; when its last stream closes, the node's
+// snapshot is released.
+func (b *Builder) StreamClosed(nodeID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.streams[nodeID] <= 1 {
+		delete(b.streams, nodeID)
+		delete(b.dirty, nodeID)
+		delete(b.published, nodeID)
+		// Safe: with no open stream the node has no watch left to drop.
+		b.cache.ClearSnapshot(nodeID)
+		return
+	}
+	b.streams[nodeID]--
+}
+
+// Connected returns the number of nodes with at least one open stream.
+func (b *Builder) Connected() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.streams)
+}
+
+// MarkReady lets the builder publish; call it once the index holds every existing
+// custom resource and pod.
+func (b *Builder) MarkReady() {
+	b.readyOnce.Do(func() {
+		close(b.ready)
+		b.wake()
+	})
+}
+
+// Ready reports whether MarkReady was called.
+func (b *Builder) Ready() bool {
+	select {
+	case <-b.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *Builder) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the build loop until ctx ends. It implements manager.Runnable.
+func (b *Builder) Start(ctx context.Context) error {
+	select {
+	case <-b.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-b.kick:
+		}
+		b.debounce(ctx)
+		b.buildDirty(ctx)
+	}
+}
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable: every replica serves.
+func (b *Builder) NeedLeaderElection() bool { return false }
+
+// debounce waits until no change arrived for Debounce, or MaxDelay passed.
+func (b *Builder) debounce(ctx context.Context) {
+	if b.opts.Debounce <= 0 {
+		return
+	}
+	deadline := time.NewTimer(b.opts.MaxDelay)
+	defer deadline.Stop()
+	quiet := time.NewTimer(b.opts.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-quiet.C:
+			return
+		case <-b.kick:
+			quiet.Reset(b.opts.Debounce)
+		}
+	}
+}
+
+func (b *Builder) buildDirty(ctx context.Context) {
+	b.mu.Lock()
+	dirty := b.dirty
+	b.dirty = map[string]struct{}{}
+	b.mu.Unlock()
+
+	start := time.Now()
+	published := 0
+	for id := range dirty {
+		if b.build(ctx, id) {
+			published++
+		}
+	}
+	if len(dirty) > 0 {
+		b.log.V(1).Info("Built snapshots", "dirty", len(dirty), "published", published, "duration", time.Since(start))
+	}
+}
+
+// build computes the node's snapshot and publishes it when a version changed.
+func (b *Builder) build(ctx context.Context, nodeID string) bool {
+	byType, found := b.index.NodeResources(nodeID)
+	if !found {
+		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
+	}
+	snap := &cachev3.Snapshot{}
+	versions := make(map[string]string, len(TypeURLs))
+	for _, typeURL := range TypeURLs {
+		rs := byType[typeURL]
+		items := make([]types.Resource, len(rs))
+		for i, r := range rs {
+			items[i] = r.Message
+		}
+		v := Version(rs)
+		versions[typeURL] = v
+		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.streams[nodeID] == 0 {
+		return false // disconnected while building
+	}
+	if maps.Equal(b.published[nodeID], versions) {
+		return false
+	}
+	if err := b.cache.SetSnapshot(ctx, nodeID, snap); err != nil {
+		b.log.Error(err, "Failed to set snapshot", "node", nodeID)
+		return false
+	}
+	b.published[nodeID] = versions
+	b.log.V(1).Info("Published snapshot", "node", nodeID, "versions", versions)
+	return true
+}
+
+// Version is the content version of a sorted resource list: a hash of the names and
+// content hashes. An empty list has a version too.
+func Version(rs []*index.Resource) string {
+	h := fnv.New64a()
+	var buf [8]byte
+	for _, r := range rs {
+		_, _ = h.Write([]byte(r.Name))
+		_, _ = h.Write([]byte{0})
+		binary.BigEndian.PutUint64(buf[:], r.Hash)
+		_, _ = h.Write(buf[:])
+	}
+	return strconv.FormatUint(h.Sum64(), 16)
+}

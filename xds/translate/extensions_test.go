@@ -1,0 +1,174 @@
+/*
+Copyright 2026 The Arcturus Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package translate_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"go/parser"
+	"go/token"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	// The package under test, for its registrations.
+	_ "github.com/arcturus-dev/arcturus/xds/translate"
+)
+
+const generatedFile = "zz_generated.extensions.go"
+
+func TestCommonExtensionTypeURLsResolve(t *testing.T) {
+	for _, name := range []string{
+		"envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+		"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+		"envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+		"envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+		"envoy.extensions.filters.http.router.v3.Router",
+		"envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+		"envoy.extensions.access_loggers.file.v3.FileAccessLog",
+		"xds.type.v3.TypedStruct",
+		"udpa.type.v1.TypedStruct",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := protoregistry.GlobalTypes.FindMessageByURL("type.googleapis.com/" + name); err != nil {
+				t.Errorf("type URL does not resolve: %v", err)
+			}
+		})
+	}
+}
+
+// TestEveryExtensionPackageIsImported compares the generated imports with
+// what `go list` finds under go-control-plane's envoy/extensions tree, so a
+// go-control-plane upgrade without `go run ./hack/gen-extensions` fails here.
+func TestEveryExtensionPackageIsImported(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go is not on PATH")
+	}
+	imported := generatedImports(t)
+
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Name,GoFiles,Error,DepsErrors",
+		"github.com/envoyproxy/go-control-plane/envoy/extensions/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	type pkg struct {
+		ImportPath string
+		Name       string
+		GoFiles    []string
+		Error      *struct{ Err string }
+		DepsErrors []*struct{ Err string }
+	}
+	checked := 0
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding go list output: %v", err)
+		}
+		hasProto := false
+		for _, f := range p.GoFiles {
+			hasProto = hasProto || (strings.HasSuffix(f, ".pb.go") && !strings.HasSuffix(f, "_grpc.pb.go") && !strings.HasSuffix(f, "_vtproto.pb.go"))
+		}
+		if !hasProto {
+			continue
+		}
+		if p.Error != nil || len(p.DepsErrors) > 0 {
+			// Not buildable with this module graph (typically a dependency
+			// missing from go.sum), so the generator leaves it out too.
+			t.Logf("not importable with the current go.mod, so not required: %s", p.ImportPath)
+			continue
+		}
+		checked++
+		if !imported[p.ImportPath] {
+			t.Errorf("%s is not imported by %s; run `go run ./hack/gen-extensions`", p.ImportPath, generatedFile)
+		}
+	}
+	if checked < 100 {
+		t.Errorf("only %d extension packages found; expected hundreds", checked)
+	}
+}
+
+// TestGeneratedExtensionsAreUpToDate reruns the generator and compares.
+func TestGeneratedExtensionsAreUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator, which builds every extension package")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go is not on PATH")
+	}
+	repoRoot, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), generatedFile)
+	cmd := exec.Command("go", "run", "./hack/gen-extensions", "-o", out)
+	cmd.Dir = repoRoot
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gen-extensions: %v\n%s", err, msg)
+	}
+	want, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(generatedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is stale; run `go run ./hack/gen-extensions` from the repository root", generatedFile)
+	}
+}
+
+func generatedImports(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), generatedFile, nil, parser.ImportsOnly|parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := false
+	for _, c := range f.Comments {
+		marked = marked || strings.Contains(c.Text(), "Code generated by hack/gen-extensions. DO NOT EDIT.")
+	}
+	if !marked {
+		t.Errorf("%s lacks its generated-code marker", generatedFile)
+	}
+	imported := map[string]bool{}
+	for _, spec := range f.Imports {
+		path, err := strconv.Unquote(spec.Path.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec.Name == nil || spec.Name.Name != "_" {
+			t.Errorf("import %s is not a blank import", path)
+		}
+		imported[path] = true
+	}
+	return imported
+}

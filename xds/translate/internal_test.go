@@ -1,0 +1,177 @@
+/*
+Copyright 2026 The Arcturus Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package translate
+
+import (
+	"errors"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func TestGoCamelCaseMatchesProtocGenGo(t *testing.T) {
+	tests := []struct {
+		in   string // proto field name
+		want string // Go field name protoc-gen-go generates
+	}{
+		{"load_assignment", "LoadAssignment"},
+		{"lb_endpoints", "LbEndpoints"},
+		{"ipv4_compat", "Ipv4Compat"},
+		{"http2_protocol_options", "Http2ProtocolOptions"},
+		{"typed_per_filter_config", "TypedPerFilterConfig"},
+		{"_leading", "XLeading"},
+		{"already_CamelCase", "Already_CamelCase"},
+		{"foo.bar", "FooBar"},
+	}
+	for _, tc := range tests {
+		if got := goCamelCase(tc.in); got != tc.want {
+			t.Errorf("goCamelCase(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSnakeCaseFallsBackSensibly(t *testing.T) {
+	tests := []struct {
+		in   string // Go field name
+		want string // best-guess proto name
+	}{
+		{"LbEndpoints", "lb_endpoints"},
+		{"Http2ProtocolOptions", "http2_protocol_options"},
+		{"HTTPFilters", "http_filters"},
+		{"Name", "name"},
+	}
+	for _, tc := range tests {
+		if got := snakeCase(tc.in); got != tc.want {
+			t.Errorf("snakeCase(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// fakeValidationError is a hand-built protoc-gen-validate style error.
+type fakeValidationError struct {
+	field, reason string
+	cause         error
+	key           bool
+}
+
+func (e fakeValidationError) Error() string     { return e.field + ": " + e.reason }
+func (e fakeValidationError) Field() string     { return e.field }
+func (e fakeValidationError) Reason() string    { return e.reason }
+func (e fakeValidationError) Cause() error      { return e.cause }
+func (e fakeValidationError) Key() bool         { return e.key }
+func (e fakeValidationError) ErrorName() string { return "FakeValidationError" }
+
+type fakeMultiError []error
+
+func (m fakeMultiError) Error() string      { return "multiple errors" }
+func (m fakeMultiError) AllErrors() []error { return m }
+
+func TestValidationErrorsMapGoNamesToProtoPaths(t *testing.T) {
+	md := (&clusterv3.Cluster{}).ProtoReflect().Descriptor()
+	root := field.NewPath("spec", "config")
+	tests := []struct {
+		name string   // what the case shows, as a sentence
+		err  error    // what ValidateAll returned
+		want []string // expected Error() of each field error
+	}{
+		{
+			name: "Nested embedded-message causes become a dotted path with indexes",
+			err: fakeMultiError{fakeValidationError{field: "LoadAssignment", reason: "embedded message failed validation",
+				cause: fakeMultiError{fakeValidationError{field: "Endpoints[2]", reason: "embedded message failed validation",
+					cause: fakeValidationError{field: "Priority", reason: "value must be less than or equal to 128"}}}}},
+			want: []string{"spec.config.load_assignment.endpoints[2].priority: Invalid value: value must be less than or equal to 128"},
+		},
+		{
+			name: "Map entries are keyed by their map key",
+			err: fakeValidationError{field: "TypedExtensionProtocolOptions[envoy.x]", reason: "embedded message failed validation",
+				cause: fakeValidationError{field: "TypeUrl", reason: "value length must be at least 1 runes"}},
+			want: []string{"spec.config.typed_extension_protocol_options[envoy.x].type_url: Invalid value: value length must be at least 1 runes"},
+		},
+		{
+			name: "A oneof is named by its proto name",
+			err:  fakeValidationError{field: "ClusterDiscoveryType", reason: "value is required"},
+			want: []string{"spec.config.cluster_discovery_type: Required value: value is required"},
+		},
+		{
+			name: "An unknown Go name falls back to snake_case and keeps going",
+			err: fakeValidationError{field: "NoSuchField[3]", reason: "embedded message failed validation",
+				cause: fakeValidationError{field: "InnerThing", reason: "bad"}},
+			want: []string{"spec.config.no_such_field[3].inner_thing: Invalid value: bad"},
+		},
+		{
+			name: "A map key error says it is about the key",
+			err:  fakeValidationError{field: "Metadata[]", reason: "value length must be at least 1 runes", key: true},
+			want: []string{"spec.config.metadata[]: Invalid value: invalid map key: value length must be at least 1 runes"},
+		},
+		{
+			name: "A plain cause is appended to the reason",
+			err:  fakeValidationError{field: "ConnectTimeout", reason: "value is not a valid duration", cause: errors.New("seconds out of range")},
+			want: []string{"spec.config.connect_timeout: Invalid value: value is not a valid duration: seconds out of range"},
+		},
+		{
+			name: "An error that is not a validation error is reported at the current path",
+			err:  errors.New("something else"),
+			want: []string{"spec.config: Invalid value: something else"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := validationErrors(tc.err, md, root)
+			if len(errs) != len(tc.want) {
+				t.Fatalf("got %v, want %v", errs, tc.want)
+			}
+			for i, e := range errs {
+				if e.Error() != tc.want[i] {
+					t.Errorf("got %q, want %q", e.Error(), tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestOffsetAtInvertsLineColumn(t *testing.T) {
+	data := []byte("{\n  \"naïve\": \"é\",\n\t\"x\": [1, 2]\n}")
+	for off := 0; off <= len(data); off++ {
+		// Only rune starts are positions protojson can report.
+		if off < len(data) && data[off]&0xC0 == 0x80 {
+			continue
+		}
+		line, col := lineColumn(data, off)
+		if got := offsetAt(data, line, col); got != off {
+			t.Errorf("offset %d -> line %d col %d -> offset %d", off, line, col, got)
+		}
+	}
+}
+
+func TestJSONDepthIgnoresBracketsInStrings(t *testing.T) {
+	tests := []struct {
+		in   string // JSON text
+		want int    // deepest nesting
+	}{
+		{`{}`, 1},
+		{`{"a": [1, {"b": []}]}`, 4},
+		{`{"a": "[[[[{{{{"}`, 1},
+		{`{"a": "\"[[["}`, 1},
+		{`"x"`, 0},
+	}
+	for _, tc := range tests {
+		if got := jsonDepth([]byte(tc.in)); got != tc.want {
+			t.Errorf("jsonDepth(%s) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
