@@ -1,0 +1,174 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+)
+
+// TestStateOfTheWorld checks per-pod selection, namespace isolation, updates and
+// removals over state-of-the-world ADS.
+func TestStateOfTheWorld(t *testing.T) {
+	a := startArcturus(t)
+	ns, other := newNamespace(t), newNamespace(t)
+	newPod(t, ns, "gw-0", "10.0.0.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "web-0", "10.0.0.2", map[string]string{"app": "web"})
+	newPod(t, other, "gw-0", "10.0.1.1", map[string]string{"app": "gw"})
+
+	apply(t, ns, object{kind: "Cluster", name: "everyone", config: staticCluster("everyone", 8001)})
+	apply(t, ns, object{kind: "Cluster", name: "gw-only", selector: map[string]string{"app": "gw"}, config: staticCluster("gw-only", 8002)})
+	apply(t, other, object{kind: "Cluster", name: "elsewhere", config: staticCluster("elsewhere", 8003)})
+	for _, n := range []string{"everyone", "gw-only"} {
+		waitAccepted(t, ns, "Cluster", n, "Valid")
+	}
+	waitAccepted(t, other, "Cluster", "elsewhere", "Valid")
+
+	gw := newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "")
+	web := newSotW(t, a.XDSAddr, "web-0."+ns, resourcev3.ClusterType, "")
+	otherGW := newSotW(t, a.XDSAddr, "gw-0."+other, resourcev3.ClusterType, "")
+	first := gw.waitFor("everyone", "gw-only")
+	web.waitFor("everyone")
+	otherGW.waitFor("elsewhere")
+
+	t.Run("an update reaches only the selected pods with a new version", func(t *testing.T) {
+		apply(t, ns, object{kind: "Cluster", name: "gw-only", selector: map[string]string{"app": "gw"}, config: staticCluster("gw-only", 9002)})
+		r := gw.waitFor("everyone", "gw-only")
+		for r.GetVersionInfo() == first.GetVersionInfo() {
+			r = gw.waitFor("everyone", "gw-only")
+		}
+		web.quiet(time.Second)
+		otherGW.quiet(0)
+	})
+
+	t.Run("deleting a resource removes it from the list", func(t *testing.T) {
+		remove(t, ns, "Cluster", "gw-only")
+		gw.waitFor("everyone")
+	})
+
+	t.Run("an invalid resource disturbs nothing that is served", func(t *testing.T) {
+		apply(t, ns, object{kind: "Cluster", name: "broken", config: map[string]any{"name": "broken", "connect_timeout": "soon"}})
+		waitAccepted(t, ns, "Cluster", "broken", "InvalidConfig")
+		gw.quiet(500 * time.Millisecond)
+		web.quiet(0)
+	})
+
+	t.Run("relabelling a pod moves its selection", func(t *testing.T) {
+		apply(t, ns, object{kind: "Cluster", name: "web-only", selector: map[string]string{"app": "web"}, config: staticCluster("web-only", 8004)})
+		web.waitFor("everyone", "web-only")
+		relabel(t, ns, "web-0", map[string]string{"app": "gw"})
+		web.waitFor("everyone")
+	})
+}
+
+// TestDelta checks additions and removed_resources over delta ADS, and that a
+// client that already holds the current versions is not sent them again.
+func TestDelta(t *testing.T) {
+	a := startArcturus(t)
+	ns := newNamespace(t)
+	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	apply(t, ns, object{kind: "Cluster", name: "one", config: staticCluster("one", 8001)})
+	waitAccepted(t, ns, "Cluster", "one", "Valid")
+
+	c := newDelta(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, nil)
+	r := c.next()
+	if len(r.GetResources()) != 1 || r.GetResources()[0].GetName() != "one" {
+		t.Fatalf("first delta response %v", r.GetResources())
+	}
+	versions := map[string]string{"one": r.GetResources()[0].GetVersion()}
+
+	apply(t, ns, object{kind: "Cluster", name: "two", config: staticCluster("two", 8002)})
+	r = c.next()
+	if len(r.GetResources()) != 1 || r.GetResources()[0].GetName() != "two" || len(r.GetRemovedResources()) != 0 {
+		t.Fatalf("addition: resources %v removed %v", r.GetResources(), r.GetRemovedResources())
+	}
+	versions["two"] = r.GetResources()[0].GetVersion()
+
+	remove(t, ns, "Cluster", "one")
+	r = c.next()
+	if len(r.GetResources()) != 0 || !slices.Equal(r.GetRemovedResources(), []string{"one"}) {
+		t.Fatalf("removal: resources %v removed %v", r.GetResources(), r.GetRemovedResources())
+	}
+	delete(versions, "one")
+
+	// A reconnecting client that already holds everything gets nothing new.
+	again := newDelta(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, versions)
+	again.quiet(time.Second)
+}
+
+// TestUnknownNodeWaitsForItsPod checks that a node naming no pod gets an empty
+// configuration on an open stream, and its resources once the pod appears.
+func TestUnknownNodeWaitsForItsPod(t *testing.T) {
+	a := startArcturus(t)
+	ns := newNamespace(t)
+	apply(t, ns, object{kind: "Cluster", name: "later", config: staticCluster("later", 8001)})
+	waitAccepted(t, ns, "Cluster", "later", "Valid")
+
+	c := newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "")
+	empty := c.next()
+	if len(empty.GetResources()) != 0 || empty.GetVersionInfo() == "" {
+		t.Fatalf("unknown node got version %q with %d resources, want an empty set with a version", empty.GetVersionInfo(), len(empty.GetResources()))
+	}
+	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	c.waitFor("later")
+}
+
+// TestVersionsSurviveRestart checks that versions are content hashes: a restarted
+// controller serves the same version_info for the same resources, and every
+// listed kind is served.
+func TestVersionsSurviveRestart(t *testing.T) {
+	ns := newNamespace(t)
+	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	apply(t, ns, object{kind: "Cluster", name: "backend", config: edsCluster("backend")})
+	apply(t, ns, object{kind: "Endpoint", name: "backend", config: endpoints("backend", 8001, 8002)})
+	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{
+		"name": "routes",
+		"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"}, "routes": []any{
+			map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "backend"}},
+		}}},
+	}})
+	apply(t, ns, object{kind: "Listener", name: "http", config: map[string]any{
+		"name":    "http",
+		"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": 10080}},
+		"filter_chains": []any{map[string]any{"filters": []any{map[string]any{
+			"name": "envoy.filters.network.http_connection_manager",
+			"typed_config": map[string]any{
+				"@type":       "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+				"stat_prefix": "http",
+				"rds":         map[string]any{"route_config_name": "routes", "config_source": map[string]any{"ads": map[string]any{}, "resource_api_version": "V3"}},
+				"http_filters": []any{map[string]any{"name": "envoy.filters.http.router", "typed_config": map[string]any{
+					"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}},
+			},
+		}}}},
+	}})
+	for kind, name := range map[string]string{"Cluster": "backend", "Endpoint": "backend", "Route": "routes", "Listener": "http"} {
+		waitAccepted(t, ns, kind, name, "Valid")
+	}
+
+	types := map[string][]string{
+		resourcev3.ClusterType:  {"backend"},
+		resourcev3.EndpointType: {"backend"},
+		resourcev3.ListenerType: {"http"},
+		resourcev3.RouteType:    {"routes"},
+	}
+	versions := func(a *arcturus) map[string]string {
+		out := map[string]string{}
+		for typeURL, names := range types {
+			c := newSotW(t, a.XDSAddr, "gw-0."+ns, typeURL, "", names...)
+			out[typeURL] = c.waitFor(names...).GetVersionInfo()
+			c.cancel()
+		}
+		return out
+	}
+	first := startArcturus(t)
+	before := versions(first)
+	first.Stop()
+	second := startArcturus(t)
+	after := versions(second)
+	for typeURL, v := range before {
+		if after[typeURL] != v {
+			t.Errorf("%s: version %s before restart, %s after", typeURL, v, after[typeURL])
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package index
+
+import (
+	"slices"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+const clusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+
+func TestParseNodeID(t *testing.T) {
+	tests := map[string]struct {
+		id       string // node ID
+		name, ns string // wanted pod name and namespace
+		ok       bool   // wanted validity
+	}{
+		"plain pod":          {id: "gw-0.default", name: "gw-0", ns: "default", ok: true},
+		"pod name with dots": {id: "gw.v1.2.prod", name: "gw.v1.2", ns: "prod", ok: true},
+		"no dot":             {id: "gw-0"},
+		"empty namespace":    {id: "gw-0."},
+		"empty name":         {id: ".default"},
+		"empty id":           {id: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			n, ns, ok := ParseNodeID(tc.id)
+			if n != tc.name || ns != tc.ns || ok != tc.ok {
+				t.Errorf("ParseNodeID(%q) = %q, %q, %v; want %q, %q, %v", tc.id, n, ns, ok, tc.name, tc.ns, tc.ok)
+			}
+			if tc.ok && NodeID(n, ns) != tc.id {
+				t.Errorf("NodeID does not invert ParseNodeID for %q", tc.id)
+			}
+		})
+	}
+}
+
+// recorder collects the index's notifications.
+type recorder struct{ got []string }
+
+func (r *recorder) notify(ids []string) { r.got = append(r.got, ids...) }
+
+func (r *recorder) take() []string {
+	out := r.got
+	r.got = nil
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func TestIndexNotifiesOnlyAffectedNodes(t *testing.T) {
+	rec := &recorder{}
+	x := New(rec.notify)
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}})
+	x.SetPod(Pod{Namespace: "a", Name: "web", Labels: map[string]string{"app": "web"}})
+	x.SetPod(Pod{Namespace: "b", Name: "gw", Labels: map[string]string{"app": "gw"}})
+	if got := rec.take(); !slices.Equal(got, []string{"gw.a", "gw.b", "web.a"}) {
+		t.Fatalf("pod notifications %v", got)
+	}
+
+	gwOnly := Resource{Name: "c1", Selector: map[string]string{"app": "gw"}, Message: &clusterv3.Cluster{Name: "c1"}}
+	steps := []struct {
+		name      string     // what happens
+		namespace string     // namespace written
+		resources []Resource // its new resource list
+		want      []string   // nodes notified
+	}{
+		{"a selective resource reaches only matching pods of its namespace", "a", []Resource{gwOnly}, []string{"gw.a"}},
+		{"rewriting identical content notifies nobody", "a", []Resource{gwOnly}, nil},
+		{"a resource without selector reaches the whole namespace", "a", []Resource{gwOnly, {Name: "c2", Message: &clusterv3.Cluster{Name: "c2"}}}, []string{"gw.a", "web.a"}},
+		{"a content change notifies the selected pods", "a", []Resource{{Name: "c1", Selector: gwOnly.Selector, Message: &clusterv3.Cluster{Name: "c1", ConnectTimeout: durationpb.New(5e9)}}, {Name: "c2", Message: &clusterv3.Cluster{Name: "c2"}}}, []string{"gw.a"}},
+		{"narrowing a selector notifies the pods it leaves", "a", []Resource{{Name: "c1", Selector: gwOnly.Selector, Message: &clusterv3.Cluster{Name: "c1", ConnectTimeout: durationpb.New(5e9)}}, {Name: "c2", Selector: map[string]string{"app": "none"}, Message: &clusterv3.Cluster{Name: "c2"}}}, []string{"gw.a", "web.a"}},
+		{"removing everything notifies what was selected", "a", nil, []string{"gw.a"}},
+		{"another namespace is isolated", "b", []Resource{{Name: "c1", Message: &clusterv3.Cluster{Name: "c1"}}}, []string{"gw.b"}},
+	}
+	for _, s := range steps {
+		x.ReplaceResources(s.namespace, clusterType, s.resources)
+		if got := rec.take(); !slices.Equal(got, s.want) {
+			t.Errorf("%s: notified %v, want %v", s.name, got, s.want)
+		}
+	}
+}
+
+func TestNodeResources(t *testing.T) {
+	x := New(nil)
+	x.ReplaceResources("a", clusterType, []Resource{
+		{Name: "z", Message: &clusterv3.Cluster{Name: "z"}},
+		{Name: "b", Selector: map[string]string{"app": "gw"}, Message: &clusterv3.Cluster{Name: "b"}},
+		{Name: "m", Selector: map[string]string{"app": "gw", "tier": "edge"}, Message: &clusterv3.Cluster{Name: "m"}},
+	})
+	if _, found := x.NodeResources("gw.a"); found {
+		t.Fatal("a node without pod was found")
+	}
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}})
+	rs, found := x.NodeResources("gw.a")
+	if !found {
+		t.Fatal("pod not found")
+	}
+	var names []string
+	for _, r := range rs[clusterType] {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, []string{"b", "z"}) {
+		t.Errorf("served %v, want [b z] sorted, without the one needing tier=edge", names)
+	}
+
+	// Relabelling notifies and changes the selection; an identical update does not.
+	var notified []string
+	x.notify = func(ids []string) { notified = append(notified, ids...) }
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}})
+	if len(notified) != 0 {
+		t.Errorf("identical pod update notified %v", notified)
+	}
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw", "tier": "edge"}})
+	rs, _ = x.NodeResources("gw.a")
+	if len(rs[clusterType]) != 3 || len(notified) != 1 {
+		t.Errorf("after relabel: %d resources, notified %v", len(rs[clusterType]), notified)
+	}
+	x.DeletePod("gw.a")
+	if _, found := x.NodeResources("gw.a"); found {
+		t.Error("deleted pod still found")
+	}
+}
+
+func TestHashIsContentBased(t *testing.T) {
+	a := &clusterv3.Cluster{Name: "a", ConnectTimeout: durationpb.New(1e9)}
+	b := &clusterv3.Cluster{Name: "a", ConnectTimeout: durationpb.New(1e9)}
+	c := &clusterv3.Cluster{Name: "a", ConnectTimeout: durationpb.New(2e9)}
+	if Hash(a) != Hash(b) {
+		t.Error("equal messages hash differently")
+	}
+	if Hash(a) == Hash(c) {
+		t.Error("different messages hash the same")
+	}
+}

@@ -1,0 +1,165 @@
+package snapshot
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/arcturus-dev/arcturus/xds/index"
+)
+
+// harness is a running builder over a real index and go-control-plane cache.
+type harness struct {
+	idx   *index.Index
+	cache cachev3.SnapshotCache
+	b     *Builder
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{cache: cachev3.NewSnapshotCache(false, cachev3.IDHash{}, nil)}
+	h.idx = index.New(func(ids []string) { h.b.NodesChanged(ids) })
+	h.b = NewBuilder(h.idx, h.cache, Options{Debounce: time.Millisecond, MaxDelay: 10 * time.Millisecond}, logr.Discard())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = h.b.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return h
+}
+
+// clusterVersion waits until the node's snapshot has a cluster version other than
+// not, and returns it with the cluster names.
+func (h *harness) clusterVersion(t *testing.T, node, not string) (string, []string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, err := h.cache.GetSnapshot(node); err == nil {
+			if v := s.GetVersion(resourcev3.ClusterType); v != not {
+				var names []string
+				for n := range s.GetResources(resourcev3.ClusterType) {
+					names = append(names, n)
+				}
+				return v, names
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%s: no snapshot with cluster version other than %q", node, not)
+	return "", nil
+}
+
+func (h *harness) setClusters(names ...string) {
+	var rs []index.Resource
+	for _, n := range names {
+		rs = append(rs, index.Resource{Name: n, Message: &clusterv3.Cluster{Name: n, ConnectTimeout: durationpb.New(time.Second)}})
+	}
+	h.idx.ReplaceResources("ns", resourcev3.ClusterType, rs)
+}
+
+func TestBuilderPublishesOnlyForConnectedReadyNodes(t *testing.T) {
+	h := newHarness(t)
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw"})
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "idle"})
+	h.setClusters("a")
+
+	h.b.StreamOpened("gw.ns")
+	time.Sleep(20 * time.Millisecond)
+	if _, err := h.cache.GetSnapshot("gw.ns"); err == nil {
+		t.Fatal("published before MarkReady")
+	}
+	h.b.MarkReady()
+	v1, names := h.clusterVersion(t, "gw.ns", "")
+	if len(names) != 1 || names[0] != "a" {
+		t.Errorf("clusters %v, want [a]", names)
+	}
+	if _, err := h.cache.GetSnapshot("idle.ns"); err == nil {
+		t.Error("a node without a stream got a snapshot")
+	}
+
+	h.setClusters("a", "b")
+	v2, names := h.clusterVersion(t, "gw.ns", v1)
+	if len(names) != 2 {
+		t.Errorf("clusters %v after adding b", names)
+	}
+	s, _ := h.cache.GetSnapshot("gw.ns")
+	if s.GetVersion(resourcev3.ListenerType) == "" {
+		t.Error("empty listener set has no version")
+	}
+
+	// Back to the first content: back to the first version.
+	h.setClusters("a")
+	if v3, _ := h.clusterVersion(t, "gw.ns", v2); v3 != v1 {
+		t.Errorf("same content gave version %s, first time %s", v3, v1)
+	}
+
+	h.b.StreamClosed("gw.ns")
+	if _, err := h.cache.GetSnapshot("gw.ns"); err == nil {
+		t.Error("snapshot kept after the last stream closed")
+	}
+	if h.b.Connected() != 0 {
+		t.Errorf("%d nodes connected", h.b.Connected())
+	}
+}
+
+func TestBuilderServesUnknownNodesAnEmptySet(t *testing.T) {
+	h := newHarness(t)
+	h.setClusters("a")
+	h.b.MarkReady()
+	h.b.StreamOpened("ghost.ns")
+	v, names := h.clusterVersion(t, "ghost.ns", "")
+	if len(names) != 0 || v != Version(nil) {
+		t.Errorf("unknown node: version %s clusters %v; want the empty version %s", v, names, Version(nil))
+	}
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "ghost"})
+	if _, names := h.clusterVersion(t, "ghost.ns", v); len(names) != 1 {
+		t.Errorf("after pod appeared: clusters %v", names)
+	}
+}
+
+func TestBuilderCountsStreams(t *testing.T) {
+	h := newHarness(t)
+	h.b.MarkReady()
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw"})
+	h.b.StreamOpened("gw.ns")
+	h.b.StreamOpened("gw.ns")
+	h.clusterVersion(t, "gw.ns", "")
+	h.b.StreamClosed("gw.ns")
+	if _, err := h.cache.GetSnapshot("gw.ns"); err != nil {
+		t.Error("snapshot released while a stream is still open")
+	}
+	h.b.StreamClosed("gw.ns")
+	if _, err := h.cache.GetSnapshot("gw.ns"); err == nil {
+		t.Error("snapshot kept after the last stream closed")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	a := &index.Resource{Name: "a", Hash: 1}
+	b := &index.Resource{Name: "b", Hash: 2}
+	tests := map[string]struct {
+		x, y []*index.Resource // two lists to compare
+		same bool              // whether their versions must be equal
+	}{
+		"same resources give the same version": {x: []*index.Resource{a, b}, y: []*index.Resource{{Name: "a", Hash: 1}, {Name: "b", Hash: 2}}, same: true},
+		"changed content changes the version":  {x: []*index.Resource{a}, y: []*index.Resource{{Name: "a", Hash: 3}}},
+		"a renamed resource changes it":        {x: []*index.Resource{a}, y: []*index.Resource{{Name: "c", Hash: 1}}},
+		"an added resource changes it":         {x: []*index.Resource{a}, y: []*index.Resource{a, b}},
+		"the empty set differs from any other": {x: nil, y: []*index.Resource{a}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Version(tc.x) == Version(tc.y); got != tc.same {
+				t.Errorf("versions equal = %v, want %v", got, tc.same)
+			}
+		})
+	}
+	if Version(nil) == "" {
+		t.Error("the empty set must have a non-empty version")
+	}
+}
