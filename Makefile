@@ -23,8 +23,9 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC into config/ (and the chart's crds/).
-	$(CONTROLLER_GEN) rbac:roleName=arcturus-manager crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+manifests: controller-gen ## Generate CRDs, RBAC and webhook manifests into config/ (and the chart's crds/).
+	$(CONTROLLER_GEN) rbac:roleName=arcturus-manager crd webhook paths="./api/...;./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	@mkdir -p charts/arcturus/crds && cp config/crd/bases/*.yaml charts/arcturus/crds/
 
 .PHONY: generate

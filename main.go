@@ -95,7 +95,12 @@ func run(ctx context.Context, o options) error {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	var webhookServer webhook.Server
+	if o.enableWebhooks {
+		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		WebhookServer:                 webhookServer,
 		Scheme:                        scheme,
 		Cache:                         cacheOpts,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
@@ -104,7 +109,6 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionID:              "arcturus.envoy.arcturus.dev",
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		WebhookServer:                 webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir}),
 		GracefulShutdownTimeout:       ptrDuration(15 * time.Second),
 	})
 	if err != nil {
@@ -130,6 +134,13 @@ func run(ctx context.Context, o options) error {
 	// translate + decide: the reconcilers read CRs and pods and write the index and status.
 	if err := controllers.Setup(mgr, idx, builder); err != nil {
 		return err
+	}
+
+	// admission: the same translation, at apply time.
+	if o.enableWebhooks {
+		if err := controllers.SetupWebhooks(mgr); err != nil {
+			return err
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

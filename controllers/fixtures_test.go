@@ -71,3 +71,6 @@ func accepted() clusterOption {
 		}
 	}
 }
+
+// raw wraps JSON text as a spec.config.
+func raw(s string) runtime.RawExtension { return runtime.RawExtension{Raw: []byte(s)} }

@@ -15,8 +15,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/test/testenv"
@@ -24,6 +26,7 @@ import (
 )
 
 var (
+	testEnv    *envtest.Environment
 	restConfig *rest.Config
 	scheme     = runtime.NewScheme()
 )
@@ -33,12 +36,12 @@ func TestMain(m *testing.M) {
 	utilruntime.Must(ourv1alpha1.AddToScheme(scheme))
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
 
-	env, cfg, err := testenv.Start()
+	env, cfg, err := testenv.Start(testenv.Options{Webhooks: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	restConfig = cfg
+	testEnv, restConfig = env, cfg
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)
@@ -58,8 +61,21 @@ type runningController struct {
 }
 
 // startController runs the controllers against the test API server until the test ends
-// or stop is called, and waits until the warm-up has indexed what exists.
+// or stop is called, and waits until the warm-up has indexed what exists. Without
+// webhooks, the API server's call to the webhook fails and is ignored
+// (failurePolicy Ignore), so tests can store invalid objects as if they had been
+// created before the webhook existed.
 func startController(t *testing.T) *runningController {
+	return startManager(t, false)
+}
+
+// startControllerWithWebhooks also serves the validating webhooks and waits until
+// they answer.
+func startControllerWithWebhooks(t *testing.T) *runningController {
+	return startManager(t, true)
+}
+
+func startManager(t *testing.T, webhooks bool) *runningController {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 scheme,
@@ -67,6 +83,11 @@ func startController(t *testing.T) *runningController {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             ctrlConfigSkipNameValidation(),
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host:    testEnv.WebhookInstallOptions.LocalServingHost,
+			Port:    testEnv.WebhookInstallOptions.LocalServingPort,
+			CertDir: testEnv.WebhookInstallOptions.LocalServingCertDir,
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +96,11 @@ func startController(t *testing.T) *runningController {
 	ready := make(readyFlag)
 	if err := Setup(mgr, c.index, ready); err != nil {
 		t.Fatal(err)
+	}
+	if webhooks {
+		if err := SetupWebhooks(mgr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = func() { cancel(); <-c.done }
@@ -89,6 +115,10 @@ func startController(t *testing.T) *runningController {
 	case <-ready:
 	case <-time.After(30 * time.Second):
 		t.Fatal("controller did not become ready")
+	}
+	if webhooks {
+		started := mgr.GetWebhookServer().StartedChecker()
+		eventually(t, "webhook server started", func() error { return started(nil) })
 	}
 	return c
 }

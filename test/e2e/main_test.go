@@ -60,7 +60,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	env, cfg, err := testenv.Start()
+	env, cfg, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -37,8 +37,15 @@ func AssetsDir() (string, error) {
 	return strings.TrimSpace(out.String()), nil
 }
 
+// Options select what the test API server gets installed besides the CRDs.
+type Options struct {
+	// Webhooks installs config/webhook's ValidatingWebhookConfiguration, pointed
+	// at a local port (env.WebhookInstallOptions) where the test serves it.
+	Webhooks bool
+}
+
 // Start starts an API server with the Arcturus CRDs installed. Callers must Stop it.
-func Start() (*envtest.Environment, *rest.Config, error) {
+func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 	dir, err := AssetsDir()
 	if err != nil {
 		return nil, nil, err
@@ -47,6 +54,12 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 		BinaryAssetsDirectory: dir,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+	}
+	if opts.Webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
+			Paths:                    []string{filepath.Join(RepoRoot(), "config", "webhook")},
+			IgnoreErrorIfPathMissing: false,
+		}
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -1,0 +1,99 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+)
+
+func TestValidationWebhook(t *testing.T) {
+	ctl := startControllerWithWebhooks(t)
+	c := ctl.client
+	ns := newNamespace(t, c)
+
+	tests := map[string]struct {
+		obj     ourv1alpha1.Object // object to create
+		dryRun  bool               // create with --dry-run=server
+		wantErr []string           // substrings of the rejection; none: accepted
+	}{
+		"a misspelt field is refused with its path": {
+			obj:     clusterObject(ns, "typo", `{"conect_timeout": "1s"}`),
+			wantErr: []string{`Cluster.envoy.arcturus.dev "typo" is invalid`, "spec.config.conect_timeout"},
+		},
+		"a bad enum is refused with its value": {
+			obj:     clusterObject(ns, "enum", `{"lb_policy": "ROUND_ROBINX"}`),
+			wantErr: []string{"spec.config.lb_policy", "ROUND_ROBINX"},
+		},
+		"server-side dry run is refused too": {
+			obj:     clusterObject(ns, "dry", `{"connect_timeout": "soon"}`),
+			dryRun:  true,
+			wantErr: []string{"spec.config.connect_timeout"},
+		},
+		"a nested Envoy validation rule is enforced": {
+			obj: &ourv1alpha1.Listener{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "no-stat-prefix"},
+				Spec: ourv1alpha1.EnvoyConfigSpec{Config: raw(`{"address": {"socket_address": {"address": "0.0.0.0", "port_value": 8080}},
+					"filter_chains": [{"filters": [{"name": "hcm", "typed_config": {
+						"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+						"rds": {"route_config_name": "r", "config_source": {"ads": {}}}}}]}]}`)},
+			},
+			wantErr: []string{"spec.config.filter_chains[0].filters[0].typed_config.stat_prefix"},
+		},
+		"a valid object is admitted": {
+			obj: clusterObject(ns, "ok", `{"connect_timeout": "1s"}`),
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var opts []client.CreateOption
+			if tc.dryRun {
+				opts = append(opts, client.DryRunAll)
+			}
+			err := c.Create(context.Background(), tc.obj, opts...)
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("rejected: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("admitted")
+			}
+			for _, want := range tc.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+
+	t.Run("an update that leaves the spec alone is admitted", func(t *testing.T) {
+		var obj ourv1alpha1.Cluster
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok"}, &obj); err != nil {
+			t.Fatal(err)
+		}
+		obj.Spec.Config = raw(`{"connect_timeout": "-1s"}`)
+		if err := c.Update(context.Background(), &obj); err == nil || !strings.Contains(err.Error(), "spec.config.connect_timeout") {
+			t.Fatalf("invalid update: %v", err)
+		}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok"}, &obj); err != nil {
+			t.Fatal(err)
+		}
+		obj.Labels = map[string]string{"team": "edge"}
+		if err := c.Update(context.Background(), &obj); err != nil {
+			t.Fatalf("label update refused: %v", err)
+		}
+	})
+}
+
+func clusterObject(ns, name, config string) *ourv1alpha1.Cluster {
+	return &ourv1alpha1.Cluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       ourv1alpha1.EnvoyConfigSpec{Config: raw(config)},
+	}
+}
