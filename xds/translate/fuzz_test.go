@@ -20,11 +20,14 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
-// FuzzTranslate checks that no input panics and that Translate keeps its
-// contract: a message and no errors, or no message and errors under the root.
+// FuzzTranslate checks that no input panics (not even one Translate recovers
+// from) and that Translate keeps its contract: a message and no errors, or no
+// message and errors under the root.
 func FuzzTranslate(f *testing.F) {
 	kindIndex := func(k translate.Kind) uint8 {
 		for i, kk := range translate.Kinds {
@@ -53,6 +56,11 @@ func FuzzTranslate(f *testing.F) {
 			for _, e := range errs {
 				if e == nil {
 					t.Fatal("nil error in list")
+				}
+				// Translate turns panics into internal errors; for the
+				// fuzzer they are still bugs.
+				if e.Type == field.ErrorTypeInternal {
+					t.Fatalf("internal error: %v", e)
 				}
 				if e.Field != "spec.config" && !strings.HasPrefix(e.Field, "spec.config.") && !strings.HasPrefix(e.Field, "spec.config[") {
 					t.Fatalf("error %q is not under spec.config", e.Error())

@@ -18,6 +18,7 @@ package translate
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -172,6 +173,55 @@ func TestJSONDepthIgnoresBracketsInStrings(t *testing.T) {
 	for _, tc := range tests {
 		if got := jsonDepth([]byte(tc.in)); got != tc.want {
 			t.Errorf("jsonDepth(%s) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestEveryValueSwappedForAnotherTypeIsReported replaces each value of some
+// realistic configs with JSON of other types; each result must be a clean
+// error list (or a valid config), never an internal error.
+func TestEveryValueSwappedForAnotherTypeIsReported(t *testing.T) {
+	inputs := []struct {
+		kind Kind   // kind to translate as
+		raw  string // a valid config
+	}{
+		{Listener, `{"name":"l","address":{"socket_address":{"address":"0.0.0.0","port_value":80}},"filter_chains":[{"filters":[{"name":"hcm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager","stat_prefix":"x","rds":{"route_config_name":"r","config_source":{"ads":{}}},"http_filters":[{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}`},
+		{Cluster, `{"name":"c","type":"EDS","connect_timeout":"1s","lb_policy":"RING_HASH","metadata":{"filter_metadata":{"a":{"b":[1,"x"]}}},"typed_extension_protocol_options":{"k":{"@type":"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions","explicit_http_config":{"http2_protocol_options":{"max_concurrent_streams":100}}}},"per_connection_buffer_limit_bytes":1000,"dns_lookup_family":"V4_ONLY","transport_socket":{"name":"tls","typed_config":{"@type":"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext","sni":"a.b"}}}`},
+		{Route, `{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/","headers":[{"name":"x","string_match":{"exact":"y"}}]},"route":{"timeout":"1s","weighted_clusters":{"clusters":[{"name":"a","weight":1}]}}}],"typed_per_filter_config":{"f":{"@type":"type.googleapis.com/google.protobuf.Struct","value":{"a":1}}}}]}`},
+		{Endpoint, `{"cluster_name":"c","endpoints":[{"locality":{"zone":"z"},"load_balancing_weight":1,"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}}}}]}]}`},
+	}
+	swaps := []string{`1`, `-1`, `1.5`, `99999999999999999999`, `"x"`, `"5x"`, `true`, `null`, `{}`, `[]`, `{"a":1}`, `[1]`,
+		`{"@type":"type.googleapis.com/google.protobuf.Duration","value":"1s"}`}
+	root := field.NewPath("spec", "config")
+	for _, in := range inputs {
+		if _, errs := Translate(in.kind, []byte(in.raw), "d", root); len(errs) > 0 {
+			t.Fatalf("base config is invalid: %v", errs)
+		}
+		var nodes []*jsonNode
+		var walk func(n *jsonNode)
+		walk = func(n *jsonNode) {
+			nodes = append(nodes, n)
+			for _, m := range n.members {
+				walk(m.value)
+			}
+			for _, e := range n.elems {
+				walk(e)
+			}
+		}
+		walk(parseJSONTree([]byte(in.raw)))
+		for _, n := range nodes {
+			for _, swap := range swaps {
+				mutated := in.raw[:n.start] + swap + in.raw[n.end:]
+				msg, errs := Translate(in.kind, []byte(mutated), "d", root)
+				if (msg == nil) == (len(errs) == 0) {
+					t.Fatalf("%s: broken contract: msg=%v errs=%v", mutated, msg, errs)
+				}
+				for _, e := range errs {
+					if e.Type == field.ErrorTypeInternal || !strings.HasPrefix(e.Field, "spec.config") {
+						t.Errorf("%s: bad error %v", mutated, e)
+					}
+				}
+			}
 		}
 	}
 }

@@ -42,12 +42,26 @@ var protojsonPosition = regexp.MustCompile(`\(line (\d+):(\d+)\): `)
 // mapKeyError matches protojson's message for a map key of the wrong type.
 var mapKeyError = regexp.MustCompile(`^invalid value for \w+ key: `)
 
-// maxValueLen caps how much of a bad string value an error repeats.
+// maxValueLen caps how much of a user's string (a value, a key, a type URL)
+// an error repeats, so hostile input cannot make errors huge.
 const maxValueLen = 128
+
+// clip shortens s to about maxValueLen bytes.
+func clip(s string) string {
+	if len(s) <= maxValueLen {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxValueLen], "") + "..."
+}
 
 // syntaxError reports data that is not JSON at all. encoding/json's messages
 // are the familiar ones, so they are kept; only the position is made human.
-func syntaxError(data []byte, err error, fldPath *field.Path) *field.Error {
+func syntaxError(data []byte, fldPath *field.Path) *field.Error {
+	var v json.RawMessage
+	err := json.Unmarshal(data, &v)
+	if err == nil {
+		return field.Invalid(fldPath, omit, "invalid JSON")
+	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := lineColumn(data, int(se.Offset)-1)
@@ -121,7 +135,7 @@ func describe(s site, msg string) *field.Error {
 		return field.Duplicate(s.path, s.key)
 
 	case strings.HasPrefix(msg, "unable to resolve "):
-		url := s.node.text()
+		url := clip(s.node.text())
 		return field.Invalid(s.path, url, fmt.Sprintf("unknown type URL: no message type %q is known", typeName(url)))
 
 	case strings.HasPrefix(msg, "invalid google.protobuf.Duration value"):
@@ -221,11 +235,7 @@ func nodeValue(n *jsonNode) any {
 	}
 	switch n.kind {
 	case jsonString:
-		s := n.text()
-		if len(s) > maxValueLen {
-			s = s[:maxValueLen] + "..."
-		}
-		return s
+		return clip(n.text())
 	case jsonNumber, jsonBool, jsonNull:
 		if len(n.raw) > maxValueLen {
 			return omit

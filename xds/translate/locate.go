@@ -149,7 +149,7 @@ func (s site) step(offset int) (site, bool) {
 			}
 			path, exp, owner := s.memberExpect(m.name)
 			if offset < m.value.start {
-				return site{path: path, node: m.value, exp: exp, isKey: true, key: m.name, owner: owner, keyFor: exp.fd}, true
+				return site{path: path, node: m.value, exp: exp, isKey: true, key: clip(m.name), owner: owner, keyFor: exp.fd}, true
 			}
 			return site{path: path, node: m.value, exp: exp}, true
 		}
@@ -173,7 +173,8 @@ func (s site) elemExpect() expect {
 
 // memberExpect returns the path and expectation of member name of the object
 // s.node, plus the message owning the key when keys are message fields.
-func (s site) memberExpect(name string) (*field.Path, expect, protoreflect.MessageDescriptor) {
+func (s site) memberExpect(key string) (*field.Path, expect, protoreflect.MessageDescriptor) {
+	name := clip(key) // for paths; lookups use the full key
 	if fd := s.exp.fd; fd != nil && fd.IsMap() && !s.exp.elem {
 		return s.path.Key(name), expect{fd: fd, elem: true}, nil
 	}
@@ -186,7 +187,7 @@ func (s site) memberExpect(name string) (*field.Path, expect, protoreflect.Messa
 		value := md.ParentFile().Messages().ByName("Value")
 		return s.path.Key(name), expect{md: value}, nil
 	case anyName:
-		if name == "@type" {
+		if key == "@type" {
 			return s.path.Child(name), expect{typeURL: true}, nil
 		}
 		inner := s.anyType()
@@ -194,7 +195,7 @@ func (s site) memberExpect(name string) (*field.Path, expect, protoreflect.Messa
 			return s.path.Child(name), expect{}, nil
 		}
 		if hasCustomJSON(inner) {
-			if name == "value" {
+			if key == "value" {
 				return s.path.Child(name), expect{md: inner}, nil
 			}
 			return s.path.Child(name), expect{}, inner
@@ -204,7 +205,7 @@ func (s site) memberExpect(name string) (*field.Path, expect, protoreflect.Messa
 	if hasCustomJSON(md) {
 		return s.path.Child(name), expect{}, nil
 	}
-	if fd := fieldByJSONKey(md, name); fd != nil {
+	if fd := fieldByJSONKey(md, key); fd != nil {
 		return s.path.Child(string(fd.Name())), expect{fd: fd}, md
 	}
 	return s.path.Child(name), expect{}, md

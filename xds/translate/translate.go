@@ -34,6 +34,10 @@ const (
 	MaxDepth = 100
 )
 
+// maxErrors caps how many validation errors are returned; a config with
+// thousands of bad endpoints should not produce a status of megabytes.
+const maxErrors = 50
+
 // unmarshalOptions is strict: an unknown field is an error, never dropped.
 // The recursion limit counts messages rather than JSON levels, and one JSON
 // object can be two messages (an Any and its payload, a Value and its
@@ -74,18 +78,19 @@ func Translate(kind Kind, raw []byte, defaultName string, fldPath *field.Path) (
 	if trimmed := bytes.TrimSpace(raw); len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return nil, field.ErrorList{field.Required(fldPath, fmt.Sprintf("an Envoy %s in proto3 JSON", md.FullName()))}
 	}
-	// Checked before any parser recurses into the input.
+	// encoding/json's validator does not recurse, so it is safe on deep
+	// input; its syntax errors read better than protojson's, and once it has
+	// passed, the depth scan is exact and the error path walk can rely on
+	// well-formed JSON.
+	if !json.Valid(raw) {
+		return nil, field.ErrorList{syntaxError(raw, fldPath)}
+	}
+	// Checked before any parser that recurses sees the input.
 	if jsonDepth(raw) > MaxDepth {
 		return nil, field.ErrorList{field.Invalid(fldPath, omit, fmt.Sprintf("JSON is nested more than %d levels deep", MaxDepth))}
 	}
 
 	if err := unmarshalOptions.Unmarshal(raw, m); err != nil {
-		// encoding/json's syntax errors are clearer than protojson's, and
-		// past this check the path walk can rely on well-formed JSON.
-		var v json.RawMessage
-		if jerr := json.Unmarshal(raw, &v); jerr != nil {
-			return nil, field.ErrorList{syntaxError(raw, jerr, fldPath)}
-		}
 		return nil, field.ErrorList{unmarshalError(raw, err, md, fldPath)}
 	}
 
@@ -94,7 +99,16 @@ func Translate(kind Kind, raw []byte, defaultName string, fldPath *field.Path) (
 		kind.SetName(m, defaultName)
 	}
 	if errs := validate(m, fldPath); len(errs) > 0 {
-		return nil, errs
+		return nil, capErrors(errs, fldPath)
 	}
 	return m, nil
+}
+
+// capErrors keeps the first maxErrors errors and says how many were dropped.
+func capErrors(errs field.ErrorList, fldPath *field.Path) field.ErrorList {
+	if len(errs) <= maxErrors {
+		return errs
+	}
+	dropped := len(errs) - maxErrors
+	return append(errs[:maxErrors:maxErrors], field.Invalid(fldPath, omit, fmt.Sprintf("%d more errors not shown", dropped)))
 }

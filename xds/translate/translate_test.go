@@ -179,11 +179,11 @@ const endpointCamel = `{
 }`
 
 type validCase struct {
-	name string          // what the case shows, as a sentence
-	kind translate.Kind  // kind to translate as
-	raw  string          // spec.config as stored
-	want string          // expected Envoy resource name
-	same string          // optional: another spelling that must give an equal proto
+	name string                          // what the case shows, as a sentence
+	kind translate.Kind                  // kind to translate as
+	raw  string                          // spec.config as stored
+	want string                          // expected Envoy resource name
+	same string                          // optional: another spelling that must give an equal proto
 	chk  func(*testing.T, proto.Message) // optional: spot checks on the result
 }
 
@@ -575,5 +575,31 @@ func TestTranslateReportsAnIncompleteKindInsteadOfPanicking(t *testing.T) {
 	msg, errs := translate.Translate(translate.Kind{Name: "Bogus"}, []byte(`{}`), "x", root)
 	if msg != nil || len(errs) != 1 || errs[0].Type != field.ErrorTypeInternal || errs[0].Field != "spec.config" {
 		t.Errorf("got %v, %v; want one internal error at spec.config", msg, errs)
+	}
+}
+
+func TestTranslateCapsTheNumberOfErrors(t *testing.T) {
+	bad := `{"endpoint": {"address": {"socket_address": {"address": "10.0.0.1", "port_value": 70000}}}}`
+	raw := `{"cluster_name": "c", "endpoints": [{"lb_endpoints": [` + strings.TrimSuffix(strings.Repeat(bad+",", 60), ",") + `]}]}`
+	_, errs := translate.Translate(translate.Endpoint, []byte(raw), "", root)
+	if len(errs) != 51 {
+		t.Fatalf("got %d errors, want 50 and a summary", len(errs))
+	}
+	if got, want := errs[50].Error(), "spec.config: Invalid value: 10 more errors not shown"; got != want {
+		t.Errorf("last error = %q, want %q", got, want)
+	}
+	if got, want := errs[49].Field, "spec.config.endpoints[0].lb_endpoints[49].endpoint.address.socket_address.port_value"; got != want {
+		t.Errorf("50th error at %q, want %q", got, want)
+	}
+}
+
+func TestTranslateShortensHugeUserStringsInErrors(t *testing.T) {
+	key := strings.Repeat("k", 10000)
+	_, errs := translate.Translate(translate.Cluster, []byte(`{"name": "c", "`+key+`": 1}`), "", root)
+	if len(errs) != 1 {
+		t.Fatalf("got %v, want one error", errs)
+	}
+	if got := errs[0].Error(); len(got) > 600 || !strings.Contains(got, "kkk...") {
+		t.Errorf("error is %d bytes long or not shortened: %.200q", len(got), got)
 	}
 }

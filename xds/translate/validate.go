@@ -115,7 +115,7 @@ func (w *anyWalker) message(m protoreflect.Message, path *field.Path, depth int)
 			})
 			slices.SortFunc(keys, func(a, b protoreflect.MapKey) int { return cmp.Compare(a.String(), b.String()) })
 			for _, k := range keys {
-				w.value(mp.Get(k).Message(), p.Key(k.String()), depth+1)
+				w.value(mp.Get(k).Message(), p.Key(clip(k.String())), depth+1)
 			}
 		case fd.Message() != nil:
 			w.value(m.Get(fd).Message(), p, depth+1)
@@ -224,11 +224,11 @@ func validationPath(goField string, md protoreflect.MessageDescriptor, path *fie
 		idx, err := strconv.Atoi(sub)
 		switch {
 		case fd != nil && fd.IsMap():
-			p = p.Key(sub)
+			p = p.Key(clip(sub))
 		case err == nil:
 			p = p.Index(idx)
 		default:
-			p = p.Key(sub)
+			p = p.Key(clip(sub))
 		}
 	}
 
