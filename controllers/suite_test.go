@@ -92,7 +92,13 @@ func startManager(t *testing.T, webhooks bool) *runningController {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &runningController{index: index.New(nil), client: mgr.GetClient(), done: make(chan struct{})}
+	// Tests read and write through an uncached client: the manager's cache holds
+	// trimmed pods (TrimPod) that cannot be written back.
+	direct, err := client.New(restConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &runningController{index: index.New(nil), client: direct, done: make(chan struct{})}
 	ready := make(readyFlag)
 	if err := Setup(mgr, c.index, ready); err != nil {
 		t.Fatal(err)
