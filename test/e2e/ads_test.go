@@ -92,8 +92,13 @@ func TestDelta(t *testing.T) {
 	}
 	delete(versions, "one")
 
-	// A reconnecting client that already holds everything gets nothing new.
+	// A reconnecting client that already holds everything is sent nothing again
+	// (go-control-plane answers a wildcard subscription once, possibly empty, so
+	// the client knows it is initialized).
 	again := newDelta(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, versions)
+	if r := again.next(); len(r.GetResources()) != 0 || len(r.GetRemovedResources()) != 0 {
+		t.Errorf("reconnect with current versions got resources %v removed %v", r.GetResources(), r.GetRemovedResources())
+	}
 	again.quiet(time.Second)
 }
 
@@ -118,6 +123,7 @@ func TestUnknownNodeWaitsForItsPod(t *testing.T) {
 // controller serves the same version_info for the same resources, and every
 // listed kind is served.
 func TestVersionsSurviveRestart(t *testing.T) {
+	first := startArcturus(t)
 	ns := newNamespace(t)
 	newPod(t, ns, "gw-0", "10.0.0.1", nil)
 	apply(t, ns, object{kind: "Cluster", name: "backend", config: edsCluster("backend")})
@@ -161,7 +167,6 @@ func TestVersionsSurviveRestart(t *testing.T) {
 		}
 		return out
 	}
-	first := startArcturus(t)
 	before := versions(first)
 	first.Stop()
 	second := startArcturus(t)
