@@ -36,6 +36,8 @@ var (
 	k8s client.Client
 	// workDir holds the binary and kubeconfig.
 	workDir string
+	// kubectl is the kubectl built with the test API server.
+	kubectl string
 )
 
 func TestMain(m *testing.M) {
@@ -60,6 +62,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	kubectl = filepath.Join(assets, "kubectl")
 	env, cfg, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

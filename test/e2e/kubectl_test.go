@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// runKubectl runs the test kubectl against the test API server.
+func runKubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr // warnings, such as the core Endpoints deprecation
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// TestKubectl checks what users see with kubectl: the envoy category, short names
+// that leave core kinds alone, and the printer columns.
+func TestKubectl(t *testing.T) {
+	startArcturus(t)
+	ns := newNamespace(t)
+	apply(t, ns, object{kind: "Cluster", name: "backend", config: edsCluster("backend-v1")})
+	apply(t, ns, object{kind: "Endpoint", name: "backend", config: endpoints("backend-v1", 8001)})
+	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{"name": "routes"}})
+	apply(t, ns, object{kind: "Listener", name: "http", config: map[string]any{
+		"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": 10080}},
+	}})
+	core := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backend"}}
+	if err := k8s.Create(testContext(t), core); err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(t, ns, "Cluster", "backend", "Valid")
+
+	lines := func(s string) []string {
+		l := strings.Fields(s)
+		slices.Sort(l)
+		return l
+	}
+	tests := map[string]struct {
+		args []string // kubectl arguments (namespace added)
+		want []string // sorted output lines of -o name
+	}{
+		"the envoy category lists every kind": {
+			args: []string{"get", "envoy", "-o", "name"},
+			want: []string{"cluster.envoy.arcturus.dev/backend", "endpoint.envoy.arcturus.dev/backend", "listener.envoy.arcturus.dev/http", "route.envoy.arcturus.dev/routes"},
+		},
+		"endpoints still means the core kind": {
+			args: []string{"get", "endpoints", "-o", "name"},
+			want: []string{"endpoints/backend"},
+		},
+		"short names reach the Arcturus kinds": {
+			args: []string{"get", "eep,ec,el,er", "-o", "name"},
+			want: []string{"cluster.envoy.arcturus.dev/backend", "endpoint.envoy.arcturus.dev/backend", "listener.envoy.arcturus.dev/http", "route.envoy.arcturus.dev/routes"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := lines(runKubectl(t, append(tc.args, "-n", ns)...))
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("printer columns show the Envoy name and acceptance", func(t *testing.T) {
+		out := runKubectl(t, "get", "clusters.envoy.arcturus.dev", "-n", ns)
+		rows := strings.Split(strings.TrimSpace(out), "\n")
+		if len(rows) != 2 {
+			t.Fatalf("output:\n%s", out)
+		}
+		if got := strings.Fields(rows[0]); !slices.Equal(got[:5], []string{"NAME", "ENVOY", "NAME", "ACCEPTED", "AGE"}) {
+			t.Errorf("header %q", rows[0])
+		}
+		if got := strings.Fields(rows[1]); got[0] != "backend" || got[1] != "backend-v1" || got[2] != "True" {
+			t.Errorf("row %q", rows[1])
+		}
+	})
+}
