@@ -66,7 +66,7 @@ run: ## Run the controller against the cluster of $KUBECONFIG.
 
 .PHONY: dev
 dev: build kube-binaries ## Start a local API server, install CRDs and samples, and run the controller.
-	go run ./hack/dev
+	go build -o $(LOCALBIN)/dev/arcturus-dev ./hack/dev && $(LOCALBIN)/dev/arcturus-dev
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).
