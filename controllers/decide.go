@@ -23,6 +23,8 @@ const maxConditionMessage = 4096
 type translation struct {
 	name string        // Envoy resource name; empty when errs is not
 	msg  proto.Message // validated Envoy proto; nil when errs is not
+	hash uint64        // content hash of msg
+	refs []index.Ref   // resources msg refers to
 	errs field.ErrorList
 }
 
@@ -43,6 +45,7 @@ type translateFunc func(obj ourv1alpha1.Object, src configSource) translation
 type decision struct {
 	obj    ourv1alpha1.Object
 	served *index.Resource
+	refs   []index.Ref // what served refers to
 	status ourv1alpha1.EnvoyConfigStatus
 }
 
@@ -125,9 +128,11 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 		served = c
 		st.EnvoyName = c.tr.name
 		spec := o.EnvoySpec()
+		d.refs = c.tr.refs
 		d.served = &index.Resource{
 			Name:     c.tr.name,
 			Message:  c.tr.msg,
+			Hash:     c.tr.hash,
 			Source:   types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()},
 			Selector: spec.WorkloadSelector.GetLabels(),
 		}
@@ -163,7 +168,53 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 	}
 	cond.Message = truncate(cond.Message, maxConditionMessage)
 	meta.SetStatusCondition(&st.Conditions, cond)
+	if d.served == nil {
+		// Nothing served, nothing to resolve.
+		meta.RemoveStatusCondition(&st.Conditions, ourv1alpha1.ConditionResolvedRefs)
+	}
 	return d
+}
+
+// resolvedRefsCondition describes a reference check of a served resource.
+func resolvedRefsCondition(generation int64, refs []index.Ref, check index.RefCheck) metav1.Condition {
+	cond := metav1.Condition{Type: ourv1alpha1.ConditionResolvedRefs, ObservedGeneration: generation}
+	if len(check.Missing) == 0 {
+		cond.Status, cond.Reason = metav1.ConditionTrue, ourv1alpha1.ReasonResolved
+		switch {
+		case len(refs) == 0:
+			cond.Message = "The configuration refers to no other resource"
+		case check.Selected == 0:
+			cond.Message = "No pod is selected; references are checked per selected pod"
+		default:
+			cond.Message = fmt.Sprintf("All %d references are served to all %d selected pods", len(refs), check.Selected)
+		}
+		return cond
+	}
+	missing := make([]index.Ref, 0, len(check.Missing))
+	for ref := range check.Missing {
+		missing = append(missing, ref)
+	}
+	slices.SortFunc(missing, func(a, b index.Ref) int {
+		return strings.Compare(typeDisplayName(a.TypeURL)+"/"+a.Name, typeDisplayName(b.TypeURL)+"/"+b.Name)
+	})
+	parts := make([]string, len(missing))
+	for i, ref := range missing {
+		parts[i] = fmt.Sprintf("%s %q is missing for %d of %d selected pods", typeDisplayName(ref.TypeURL), ref.Name, check.Missing[ref], check.Selected)
+	}
+	cond.Status, cond.Reason = metav1.ConditionFalse, ourv1alpha1.ReasonMissingReference
+	cond.Message = truncate(strings.Join(parts, "; "), maxConditionMessage)
+	return cond
+}
+
+// typeDisplayName names an Envoy type the way users know it: by the Arcturus kind
+// that carries it, else by its message name.
+func typeDisplayName(typeURL string) string {
+	for _, k := range envoyKinds {
+		if k.TypeURL == typeURL {
+			return k.Name
+		}
+	}
+	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 }
 
 // olderFirst orders objects by creation time, then by name: the order in which

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
@@ -32,8 +34,9 @@ import (
 // WriteStatus returns true (the leader) writes status.
 type EnvoyReconciler struct {
 	client.Client
-	kind  envoyKind
-	index *index.Index
+	kind    envoyKind
+	index   *index.Index
+	trigger *namespaceTrigger
 	// writeStatus reports whether this replica writes status.
 	writeStatus func() bool
 
@@ -56,9 +59,13 @@ type translationKey struct {
 
 // Reconcile syncs the namespace named by the request and writes the statuses that changed.
 func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
-	decisions, err := r.sync(ctx, req.Namespace)
+	decisions, changed, err := r.sync(ctx, req.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if changed && r.trigger != nil {
+		// Other kinds of the namespace may refer to what changed.
+		r.trigger.enqueue(req.Namespace, r.kind.Name)
 	}
 	if !r.writeStatus() {
 		return ctrl.Result{}, nil
@@ -67,17 +74,19 @@ func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 }
 
 // sync translates every object of the kind in the namespace, decides what is
-// served, and replaces the namespace's resources of this type in the index.
-func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) ([]decision, error) {
+// served, replaces the namespace's resources of this type in the index, and checks
+// the references of what is served. changed reports whether any pod's
+// configuration changed.
+func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions []decision, changed bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
 	list := r.kind.newList()
 	if err := r.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, fmt.Errorf("list %ss in %s: %w", r.kind.Name, namespace, err)
+		return nil, false, fmt.Errorf("list %ss in %s: %w", r.kind.Name, namespace, err)
 	}
 	objs := list.EnvoyItems()
-	decisions := decide(r.kind, objs, r.translate)
+	decisions = decide(r.kind, objs, r.translate)
 	r.forgetTranslationsExcept(namespace, objs)
 
 	served := make([]index.Resource, 0, len(decisions))
@@ -87,8 +96,15 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) ([]decisio
 		}
 	}
 	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
+	for i := range decisions {
+		d := &decisions[i]
+		if d.served != nil {
+			check := r.index.CheckRefs(namespace, d.served.Selector, d.refs)
+			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
+		}
+	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", len(served), "affectedNodes", len(affected))
-	return decisions, nil
+	return decisions, len(affected) > 0, nil
 }
 
 // translate is the memoised translateFunc; callers hold r.mu.
@@ -106,6 +122,8 @@ func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) tran
 	t := translation{msg: msg, errs: errs}
 	if len(errs) == 0 {
 		t.name = r.kind.NameOf(msg)
+		t.hash = index.Hash(msg)
+		t.refs = indexRefs(translate.References(r.kind.Kind, msg))
 	}
 	if r.translations == nil {
 		r.translations = map[translationKey]translation{}
@@ -152,12 +170,22 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 	return errors.Join(errs...)
 }
 
-// setupWithManager registers the controller: every event of the kind enqueues its
-// namespace.
+// indexRefs converts the translator's references to the index's.
+func indexRefs(refs []translate.Ref) []index.Ref {
+	out := make([]index.Ref, len(refs))
+	for i, ref := range refs {
+		out[i] = index.Ref{TypeURL: ref.TypeURL, Name: ref.Name}
+	}
+	return out
+}
+
+// setupWithManager registers the controller: every event of the kind, and every
+// trigger from other kinds and pods, enqueues its namespace.
 func (r *EnvoyReconciler) setupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(strings.ToLower(r.kind.Name)).
 		Watches(r.kind.newObject(), handler.EnqueueRequestsFromMapFunc(namespaceRequest)).
+		WatchesRawSource(source.Channel(r.trigger.events[r.kind.Name], handler.EnqueueRequestsFromMapFunc(namespaceRequest))).
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Complete(r)
 }

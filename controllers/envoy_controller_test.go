@@ -280,3 +280,16 @@ func TestRestartKeepsDecisions(t *testing.T) {
 		t.Errorf("after restart served %v, want %v", got, want)
 	}
 }
+
+// relabelPod replaces a pod's labels.
+func relabelPod(t *testing.T, c client.Client, ns, name string, labels map[string]string) {
+	t.Helper()
+	var pod corev1.Pod
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Labels = labels
+	if err := c.Update(context.Background(), &pod); err != nil {
+		t.Fatal(err)
+	}
+}

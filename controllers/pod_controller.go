@@ -19,7 +19,8 @@ import (
 // Every replica runs it.
 type PodReconciler struct {
 	client.Client
-	index *index.Index
+	index   *index.Index
+	trigger *namespaceTrigger
 }
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -29,22 +30,30 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req reconcile.Request) (c
 	var pod corev1.Pod
 	if err := r.Get(ctx, req.NamespacedName, &pod); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.index.DeletePod(index.NodeID(req.Name, req.Namespace))
+			r.changed(req.Namespace, r.index.DeletePod(index.NodeID(req.Name, req.Namespace)))
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	r.apply(&pod)
+	r.changed(pod.Namespace, r.apply(&pod))
 	return ctrl.Result{}, nil
 }
 
-// apply records a pod in the index. A terminated pod runs no Envoy.
-func (r *PodReconciler) apply(pod *corev1.Pod) {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
-		return
+// changed re-checks the references of the namespace's resources when the pods
+// they select changed.
+func (r *PodReconciler) changed(namespace string, affected []string) {
+	if len(affected) > 0 && r.trigger != nil {
+		r.trigger.enqueue(namespace, "")
 	}
-	r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, IP: pod.Status.PodIP})
+}
+
+// apply records a pod in the index and returns the affected node IDs. A
+// terminated pod runs no Envoy.
+func (r *PodReconciler) apply(pod *corev1.Pod) []string {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
+	}
+	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, Labels: pod.Labels, IP: pod.Status.PodIP})
 }
 
 func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {

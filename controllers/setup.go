@@ -37,13 +37,17 @@ func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness) error {
 			return false
 		}
 	}
-	pods := &PodReconciler{Client: mgr.GetClient(), index: idx}
+	trigger := newNamespaceTrigger(envoyKinds)
+	if err := mgr.Add(trigger); err != nil {
+		return err
+	}
+	pods := &PodReconciler{Client: mgr.GetClient(), index: idx, trigger: trigger}
 	if err := pods.setupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Pod controller: %w", err)
 	}
 	envoy := make([]*EnvoyReconciler, 0, len(envoyKinds))
 	for _, k := range envoyKinds {
-		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, writeStatus: isLeader}
+		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, trigger: trigger, writeStatus: isLeader}
 		if err := r.setupWithManager(mgr); err != nil {
 			return fmt.Errorf("set up %s controller: %w", k.Name, err)
 		}
@@ -90,7 +94,7 @@ func (w *warmup) Start(ctx context.Context) error {
 		}
 		objects += n
 		for ns := range namespaces {
-			if _, err := r.sync(ctx, ns); err != nil {
+			if _, _, err := r.sync(ctx, ns); err != nil {
 				return err
 			}
 		}

@@ -42,7 +42,9 @@ type EnvoyConfigStatus struct {
 
 	// Conditions describe the resource's state. Accepted is True (reason Valid)
 	// when the current spec is served, and False with reason InvalidConfig or
-	// Conflict when it is refused.
+	// Conflict when it is refused. ResolvedRefs is True (reason Resolved) when
+	// every resource the served config refers to reaches every selected pod, and
+	// False (reason MissingReference) naming what is missing where.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
@@ -88,6 +90,16 @@ const (
 	ReasonInvalidConfig = "InvalidConfig"
 	// ReasonConflict: an older object of the same kind and namespace claims the same Envoy name.
 	ReasonConflict = "Conflict"
+
+	// ConditionResolvedRefs tells whether every Envoy resource the served config
+	// refers to (RDS route names, clusters, EDS endpoints, SDS secrets) is served to
+	// every pod this object selects.
+	ConditionResolvedRefs = "ResolvedRefs"
+
+	// ReasonResolved: every reference is served to every selected pod.
+	ReasonResolved = "Resolved"
+	// ReasonMissingReference: some selected pods lack a referenced resource.
+	ReasonMissingReference = "MissingReference"
 )
 
 // Object is implemented by every Arcturus kind, so one reconciler serves them all.
