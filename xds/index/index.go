@@ -32,7 +32,7 @@ type Resource struct {
 	Message proto.Message
 	// Source is the custom resource the proto comes from.
 	Source types.NamespacedName
-	// Hash is a content hash of Message, filled in by the index.
+	// Hash is a content hash of Message; the index computes it when zero.
 	Hash uint64
 }
 
@@ -102,7 +102,9 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 	for i := range resources {
 		r := resources[i]
 		r.TypeURL = typeURL
-		r.Hash = Hash(r.Message)
+		if r.Hash == 0 {
+			r.Hash = Hash(r.Message)
+		}
 		next[r.Name] = &r
 	}
 
@@ -261,4 +263,40 @@ func Hash(m proto.Message) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write(b)
 	return h.Sum64()
+}
+
+// Ref names a resource that another resource depends on.
+type Ref struct {
+	TypeURL string
+	Name    string
+}
+
+// RefCheck is the outcome of checking references for the pods a resource selects.
+type RefCheck struct {
+	// Selected is the number of pods of the namespace the selector selects.
+	Selected int
+	// Missing counts, per reference, the selected pods that do not receive it.
+	Missing map[Ref]int
+}
+
+// CheckRefs reports, for the pods of a namespace matching selector, which of refs
+// each of them lacks among the resources it receives.
+func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []Ref) RefCheck {
+	sel := Resource{Selector: selector}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	check := RefCheck{Missing: map[Ref]int{}}
+	byType := x.resources[namespace]
+	for _, p := range x.podsByNamespace[namespace] {
+		if !sel.Selects(p.Labels) {
+			continue
+		}
+		check.Selected++
+		for _, ref := range refs {
+			if r, ok := byType[ref.TypeURL][ref.Name]; !ok || !r.Selects(p.Labels) {
+				check.Missing[ref]++
+			}
+		}
+	}
+	return check
 }

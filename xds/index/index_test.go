@@ -133,3 +133,30 @@ func TestHashIsContentBased(t *testing.T) {
 		t.Error("different messages hash the same")
 	}
 }
+
+func TestCheckRefs(t *testing.T) {
+	const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	x := New(nil)
+	x.SetPod(Pod{Namespace: "a", Name: "gw-0", Labels: map[string]string{"app": "gw", "zone": "1"}})
+	x.SetPod(Pod{Namespace: "a", Name: "gw-1", Labels: map[string]string{"app": "gw", "zone": "2"}})
+	x.SetPod(Pod{Namespace: "a", Name: "web", Labels: map[string]string{"app": "web"}})
+	x.SetPod(Pod{Namespace: "b", Name: "gw-0", Labels: map[string]string{"app": "gw"}})
+	x.ReplaceResources("a", clusterType, []Resource{
+		{Name: "everywhere", Message: &clusterv3.Cluster{Name: "everywhere"}},
+		{Name: "zone1", Selector: map[string]string{"zone": "1"}, Message: &clusterv3.Cluster{Name: "zone1"}},
+	})
+	refs := []Ref{{clusterType, "everywhere"}, {clusterType, "zone1"}, {clusterType, "nowhere"}, {routeType, "everywhere"}}
+	got := x.CheckRefs("a", map[string]string{"app": "gw"}, refs)
+	want := map[Ref]int{{clusterType, "zone1"}: 1, {clusterType, "nowhere"}: 2, {routeType, "everywhere"}: 2}
+	if got.Selected != 2 || len(got.Missing) != len(want) {
+		t.Fatalf("got %+v, want 2 selected and missing %v", got, want)
+	}
+	for ref, n := range want {
+		if got.Missing[ref] != n {
+			t.Errorf("%v missing for %d pods, want %d", ref, got.Missing[ref], n)
+		}
+	}
+	if got := x.CheckRefs("b", nil, refs[:1]); got.Selected != 1 || got.Missing[refs[0]] != 1 {
+		t.Errorf("namespace b: %+v; resources of namespace a must not count", got)
+	}
+}

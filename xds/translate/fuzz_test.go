@@ -17,6 +17,8 @@ limitations under the License.
 package translate_test
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,23 +31,8 @@ import (
 // from) and that Translate keeps its contract: a message and no errors, or no
 // message and errors under the root.
 func FuzzTranslate(f *testing.F) {
-	kindIndex := func(k translate.Kind) uint8 {
-		for i, kk := range translate.Kinds {
-			if kk.Name == k.Name {
-				return uint8(i)
-			}
-		}
-		return 0
-	}
-	for _, tc := range validCases {
-		f.Add(kindIndex(tc.kind), []byte(tc.raw))
-	}
-	for _, tc := range invalidCases {
-		if len(tc.raw) > 64<<10 {
-			continue // the size limit needs no fuzzing, and big seeds slow every run
-		}
-		f.Add(kindIndex(tc.kind), []byte(tc.raw))
-	}
+	addTableSeeds(f)
+	addCorpusSeeds(f)
 
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
 		kind := translate.Kinds[int(k)%len(translate.Kinds)]
@@ -70,4 +57,53 @@ func FuzzTranslate(f *testing.F) {
 			t.Fatalf("broken contract: msg=%v errs=%v", msg, errs)
 		}
 	})
+}
+
+// FuzzReferences checks that References never panics on anything Translate
+// accepts, and keeps its contract: complete references, sorted by type and
+// name, each once, and none to the resource itself.
+func FuzzReferences(f *testing.F) {
+	addTableSeeds(f)
+	addCorpusSeeds(f)
+
+	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
+		kind := translate.Kinds[int(k)%len(translate.Kinds)]
+		msg, errs := translate.Translate(kind, raw, "fuzz", root)
+		if len(errs) > 0 {
+			return
+		}
+		// Unguarded, so that a panic fails the run instead of being
+		// recovered into an empty result.
+		refs := translate.ReferencesUnguarded(kind, msg)
+		for i, r := range refs {
+			if r.TypeURL == "" || r.Name == "" || r.Path == "" {
+				t.Fatalf("incomplete reference %+v", r)
+			}
+			if r.TypeURL == kind.TypeURL && r.Name == kind.NameOf(msg) {
+				t.Fatalf("reference to itself: %+v", r)
+			}
+			if i > 0 {
+				p := refs[i-1]
+				if c := cmp.Or(strings.Compare(p.TypeURL, r.TypeURL), strings.Compare(p.Name, r.Name)); c >= 0 {
+					t.Fatalf("references not sorted and unique: %+v then %+v", p, r)
+				}
+			}
+		}
+		if again := translate.References(kind, msg); !slices.Equal(again, refs) {
+			t.Fatalf("References is not deterministic: %v, then %v", refs, again)
+		}
+	})
+}
+
+// addTableSeeds adds the inputs of the table-driven tests.
+func addTableSeeds(f *testing.F) {
+	for _, tc := range validCases {
+		f.Add(kindIndex(tc.kind), []byte(tc.raw))
+	}
+	for _, tc := range invalidCases {
+		if len(tc.raw) > 64<<10 {
+			continue // the size limit needs no fuzzing, and big seeds slow every run
+		}
+		f.Add(kindIndex(tc.kind), []byte(tc.raw))
+	}
 }
