@@ -104,7 +104,7 @@ func startManager(t *testing.T, webhooks bool) *runningController {
 		t.Fatal(err)
 	}
 	if webhooks {
-		if err := SetupWebhooks(mgr); err != nil {
+		if err := SetupWebhooks(mgr, c.index); err != nil {
 			t.Fatal(err)
 		}
 	}

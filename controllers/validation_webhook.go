@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/xds/index"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -30,16 +31,19 @@ import (
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-cluster,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=clusters,verbs=create;update,versions=v1alpha1,name=vcluster.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-endpoint,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=endpoints,verbs=create;update,versions=v1alpha1,name=vendpoint.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
-// envoyValidator validates one Arcturus kind at admission.
+// envoyValidator validates one Arcturus kind at admission. References that the
+// selected pods do not receive yet are warnings, not rejections: GitOps tools
+// apply in arbitrary order, and the ResolvedRefs condition tracks them afterwards.
 type envoyValidator struct {
-	kind envoyKind
+	kind  envoyKind
+	index *index.Index
 }
 
 var _ admission.CustomValidator = envoyValidator{}
 
 // ValidateCreate implements admission.CustomValidator.
 func (v envoyValidator) ValidateCreate(_ context.Context, obj runtime.Object) (admission.Warnings, error) {
-	return nil, v.validate(obj)
+	return v.validate(obj)
 }
 
 // ValidateUpdate implements admission.CustomValidator. An update that leaves the
@@ -53,7 +57,7 @@ func (v envoyValidator) ValidateUpdate(_ context.Context, oldObj, obj runtime.Ob
 			return nil, nil
 		}
 	}
-	return nil, v.validate(obj)
+	return v.validate(obj)
 }
 
 // ValidateDelete implements admission.CustomValidator; deleting is always allowed.
@@ -61,22 +65,34 @@ func (v envoyValidator) ValidateDelete(context.Context, runtime.Object) (admissi
 	return nil, nil
 }
 
-func (v envoyValidator) validate(obj runtime.Object) error {
+func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error) {
 	o, ok := obj.(ourv1alpha1.Object)
 	if !ok {
-		return fmt.Errorf("expected an Arcturus %s, got %T", v.kind.Name, obj)
+		return nil, fmt.Errorf("expected an Arcturus %s, got %T", v.kind.Name, obj)
 	}
-	_, errs := translate.Translate(v.kind.Kind, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec", "config"))
-	if len(errs) == 0 {
-		return nil
+	msg, errs := translate.Translate(v.kind.Kind, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec", "config"))
+	if len(errs) > 0 {
+		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), errs)
 	}
-	return apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), errs)
+	if v.index == nil {
+		return nil, nil
+	}
+	var warnings admission.Warnings
+	for _, ref := range translate.References(v.kind.Kind, msg) {
+		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []index.Ref{{TypeURL: ref.TypeURL, Name: ref.Name}})
+		for _, n := range check.Missing {
+			warnings = append(warnings, fmt.Sprintf("spec.config.%s: %s %q is not served to %d of %d selected pods",
+				ref.Path, typeDisplayName(ref.TypeURL), ref.Name, n, check.Selected))
+		}
+	}
+	return warnings, nil
 }
 
-// SetupWebhooks registers the validating webhook of every Arcturus kind.
-func SetupWebhooks(mgr ctrl.Manager) error {
+// SetupWebhooks registers the validating webhook of every Arcturus kind; idx
+// answers which references the selected pods lack.
+func SetupWebhooks(mgr ctrl.Manager, idx *index.Index) error {
 	for _, k := range envoyKinds {
-		if err := ctrl.NewWebhookManagedBy(mgr, k.newObject()).WithCustomValidator(envoyValidator{kind: k}).Complete(); err != nil {
+		if err := ctrl.NewWebhookManagedBy(mgr, k.newObject()).WithCustomValidator(envoyValidator{kind: k, index: idx}).Complete(); err != nil {
 			return fmt.Errorf("set up %s webhook: %w", k.Name, err)
 		}
 	}

@@ -2,10 +2,14 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
@@ -95,5 +99,48 @@ func clusterObject(ns, name, config string) *ourv1alpha1.Cluster {
 	return &ourv1alpha1.Cluster{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec:       ourv1alpha1.EnvoyConfigSpec{Config: raw(config)},
+	}
+}
+
+// warningRecorder collects the API server's warnings.
+type warningRecorder struct {
+	mu       sync.Mutex
+	warnings []string
+}
+
+func (w *warningRecorder) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.warnings = append(w.warnings, text)
+}
+
+func TestValidationWebhookWarnsAboutMissingReferences(t *testing.T) {
+	ctl := startControllerWithWebhooks(t)
+	ns := newNamespace(t, ctl.client)
+	newPod(t, ctl.client, ns, "gw-0", nil)
+	eventually(t, "pod indexed", func() error {
+		if _, found := ctl.index.NodeResources("gw-0." + ns); !found {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+
+	rec := &warningRecorder{}
+	cfg := rest.CopyConfig(restConfig)
+	cfg.WarningHandler = rec
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := &ourv1alpha1.Route{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "routes"}}
+	route.Spec.Config = rawJSON(t, routeTo("backend"))
+	if err := c.Create(context.Background(), route); err != nil {
+		t.Fatalf("a dangling reference must not be refused: %v", err)
+	}
+	want := `spec.config.virtual_hosts[0].routes[0].route.cluster: Cluster "backend" is not served to 1 of 1 selected pods`
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Contains(rec.warnings, want) {
+		t.Errorf("warnings %q, want %q", rec.warnings, want)
 	}
 }
