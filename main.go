@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -27,6 +28,8 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/controllers"
+	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
+	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 	"github.com/arcturus-dev/arcturus/xds/server"
 	"github.com/arcturus-dev/arcturus/xds/snapshot"
@@ -41,9 +44,16 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 type options struct {
 	xdsAddr, metricsAddr, probeAddr string
 	leaderElect, enableWebhooks     bool
+	rollbackRejected                bool
 	leaderElectionNamespace         string
 	webhookPort                     int
 	webhookCertDir                  string
+	webhookCertMode                 string
+	webhookCertSecret               string
+	webhookService                  string
+	webhookConfigName               string
+	webhookCertExtraSANs            stringList
+	podNamespace                    string
 	namespaces                      stringList
 	qps                             float64
 	burst                           int
@@ -60,7 +70,14 @@ func main() {
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the validating admission webhook.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt and tls.key for the webhook server (default: controller-runtime's).")
+	flag.StringVar(&o.webhookCertMode, "webhook-cert-mode", "builtin", "Where the webhook serving certificate comes from: builtin (a self-signed CA kept in --webhook-cert-secret, injected into --webhook-config-name), certmanager (cert-manager mounts it and injects the CA), files (mounted into --webhook-cert-dir by the user).")
+	flag.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "arcturus-webhook-cert", "builtin mode: the Secret in --pod-namespace that holds the CA and the serving certificate.")
+	flag.StringVar(&o.webhookService, "webhook-service", "arcturus-webhook", "builtin mode: the webhook Service in --pod-namespace the serving certificate is for.")
+	flag.StringVar(&o.webhookConfigName, "webhook-config-name", "arcturus-validating-webhook", "builtin mode: the ValidatingWebhookConfiguration that gets the CA bundle.")
+	flag.Var(&o.webhookCertExtraSANs, "webhook-cert-extra-sans", "builtin mode: extra DNS names and IPs for the serving certificate, comma-separated (repeatable).")
+	flag.StringVar(&o.podNamespace, "pod-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "The controller's namespace, where the webhook Service and Secret are ($POD_NAMESPACE when set).")
 	flag.Var(&o.namespaces, "namespace", "Only watch this namespace (repeatable); default all namespaces.")
+	flag.BoolVar(&o.rollbackRejected, "rollback-rejected", true, "After an Envoy rejects a resource, keep serving it the version it last accepted until the resource changes, instead of re-sending the rejected one.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	o.zap = zap.Options{Development: false}
@@ -97,6 +114,11 @@ func run(ctx context.Context, o options) error {
 	}
 	var webhookServer webhook.Server
 	if o.enableWebhooks {
+		switch o.webhookCertMode {
+		case "builtin", "certmanager", "files":
+		default:
+			return fmt.Errorf("--webhook-cert-mode: want builtin, certmanager or files, got %q", o.webhookCertMode)
+		}
 		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
@@ -123,22 +145,61 @@ func run(ctx context.Context, o options) error {
 	// index: written by the controllers, notifies the builder of affected nodes.
 	idx := index.New(func(nodeIDs []string) { builder.NodesChanged(nodeIDs) })
 	builder = snapshot.NewBuilder(idx, snapshots, snapshot.DefaultOptions, ctrl.Log.WithName("snapshot"))
+	// feedback: what each node was sent, ACKed and rejected; tells the builder to
+	// stop re-sending a rejected resource and the controllers to update status.
+	var statusFollows func(feedback.Change)
+	tracker := feedback.NewTracker(func(c feedback.Change) {
+		if c.Nacked && o.rollbackRejected {
+			builder.NodesChanged([]string{c.NodeID})
+		}
+		statusFollows(c)
+	})
+	if o.rollbackRejected {
+		builder.Rejections = tracker
+	}
 	if err := mgr.Add(builder); err != nil {
 		return err
 	}
-	// serve: ADS from the snapshot cache; stream callbacks tell the builder who is connected.
-	xds := server.New(server.Options{BindAddress: o.xdsAddr}, snapshots, builder, ctrl.Log.WithName("xds"))
+	// serve: ADS from the snapshot cache; stream callbacks tell the builder who is
+	// connected and the tracker what was sent and answered.
+	xds := server.New(server.Options{BindAddress: o.xdsAddr}, snapshots, builder, tracker, ctrl.Log.WithName("xds"))
 	if err := mgr.Add(xds); err != nil {
 		return err
 	}
-	// translate + decide: the reconcilers read CRs and pods and write the index and status.
-	if err := controllers.Setup(mgr, idx, builder); err != nil {
+	// translate + decide: the reconcilers read CRs, pods and proxy feedback, and
+	// write the index and status.
+	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker); err != nil {
 		return err
 	}
 
 	// admission: the same translation, at apply time.
 	if o.enableWebhooks {
-		if err := controllers.SetupWebhooks(mgr); err != nil {
+		// builtin: write the serving certificate before the webhook server starts
+		// (Setup blocks until the files exist), then keep it renewed and the CA
+		// injected. certmanager and files: tls.crt/tls.key are mounted into the
+		// cert dir and someone else (cert-manager's cainjector) sets the CA bundle.
+		if o.webhookCertMode == "builtin" {
+			certOpts := webhookcert.Options{
+				Namespace:         o.podNamespace,
+				SecretName:        o.webhookCertSecret,
+				ServiceName:       o.webhookService,
+				WebhookConfigName: o.webhookConfigName,
+				CertDir:           o.webhookCertDir,
+			}
+			for _, san := range strings.Split(o.webhookCertExtraSANs.String(), ",") {
+				if san = strings.TrimSpace(san); san == "" {
+					continue
+				} else if ip := net.ParseIP(san); ip != nil {
+					certOpts.ExtraIPs = append(certOpts.ExtraIPs, ip)
+				} else {
+					certOpts.ExtraDNSNames = append(certOpts.ExtraDNSNames, san)
+				}
+			}
+			if err := webhookcert.Setup(ctx, mgr, certOpts); err != nil {
+				return err
+			}
+		}
+		if err := controllers.SetupWebhooks(mgr, idx); err != nil {
 			return err
 		}
 	}
@@ -160,3 +221,11 @@ func run(ctx context.Context, o options) error {
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }
+
+// envOr returns the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -130,11 +130,12 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 		spec := o.EnvoySpec()
 		d.refs = c.tr.refs
 		d.served = &index.Resource{
-			Name:     c.tr.name,
-			Message:  c.tr.msg,
-			Hash:     c.tr.hash,
-			Source:   types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()},
-			Selector: spec.WorkloadSelector.GetLabels(),
+			Name:      c.tr.name,
+			Message:   c.tr.msg,
+			Hash:      c.tr.hash,
+			Source:    types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()},
+			SourceUID: o.GetUID(),
+			Selector:  spec.WorkloadSelector.GetLabels(),
 		}
 		if c.src == fromLastAccepted {
 			d.served.Selector = st.LastAccepted.WorkloadSelector.GetLabels()
@@ -169,8 +170,10 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 	cond.Message = truncate(cond.Message, maxConditionMessage)
 	meta.SetStatusCondition(&st.Conditions, cond)
 	if d.served == nil {
-		// Nothing served, nothing to resolve.
+		// Nothing served, nothing to resolve or count.
 		meta.RemoveStatusCondition(&st.Conditions, ourv1alpha1.ConditionResolvedRefs)
+		st.Proxies = nil
+		meta.SetStatusCondition(&st.Conditions, readyCondition(o.GetGeneration(), false, proxyReport{}))
 	}
 	return d
 }

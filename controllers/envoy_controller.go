@@ -36,6 +36,7 @@ type EnvoyReconciler struct {
 	client.Client
 	kind    envoyKind
 	index   *index.Index
+	proxies ProxyStatus
 	trigger *namespaceTrigger
 	// writeStatus reports whether this replica writes status.
 	writeStatus func() bool
@@ -101,6 +102,9 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 		if d.served != nil {
 			check := r.index.CheckRefs(namespace, d.served.Selector, d.refs)
 			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
+			rep := reportProxies(r.index, r.proxies, namespace, d.served, r.kind.TypeURL)
+			d.status.Proxies = &rep.counts
+			meta.SetStatusCondition(&d.status.Conditions, readyCondition(d.obj.GetGeneration(), true, rep))
 		}
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", len(served), "affectedNodes", len(affected))

@@ -15,8 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
+
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Readiness is told when the index holds the complete picture.
 type Readiness interface {
@@ -26,8 +29,9 @@ type Readiness interface {
 // Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
 // runnables: a warm-up that fills the index from the informer caches before the
 // replica serves anything (every replica), and a status pass that runs once this
-// replica is elected leader.
-func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness) error {
+// replica is elected leader. proxies (may be nil) tells what the Envoys hold; the
+// returned function must receive its changes, so that status follows them.
+func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness, proxies ProxyStatus) (func(feedback.Change), error) {
 	elected := mgr.Elected()
 	isLeader := func() bool {
 		select {
@@ -39,29 +43,45 @@ func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness) error {
 	}
 	trigger := newNamespaceTrigger(envoyKinds)
 	if err := mgr.Add(trigger); err != nil {
-		return err
+		return nil, err
 	}
 	pods := &PodReconciler{Client: mgr.GetClient(), index: idx, trigger: trigger}
 	if err := pods.setupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up Pod controller: %w", err)
+		return nil, fmt.Errorf("set up Pod controller: %w", err)
 	}
 	envoy := make([]*EnvoyReconciler, 0, len(envoyKinds))
 	for _, k := range envoyKinds {
-		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, trigger: trigger, writeStatus: isLeader}
+		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, proxies: proxies, trigger: trigger, writeStatus: isLeader}
 		if err := r.setupWithManager(mgr); err != nil {
-			return fmt.Errorf("set up %s controller: %w", k.Name, err)
+			return nil, fmt.Errorf("set up %s controller: %w", k.Name, err)
 		}
 		envoy = append(envoy, r)
 	}
 	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: ready}
 	if err := mgr.Add(w); err != nil {
-		return err
+		return nil, err
 	}
-	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		// Leader-only (the default for a RunnableFunc): statuses computed while this
 		// replica was a follower were never written.
 		return w.reconcileAll(ctx)
 	}))
+	if err != nil {
+		return nil, err
+	}
+
+	events := &rejectionEvents{index: idx, proxies: proxies, recorder: mgr.GetEventRecorder("arcturus")}
+	return func(c feedback.Change) {
+		_, namespace, ok := index.ParseNodeID(c.NodeID)
+		if !ok {
+			return
+		}
+		// Every kind's status counts this node's proxies.
+		trigger.enqueue(namespace, "")
+		if c.Nacked && isLeader() {
+			events.nacked(c.NodeID, c.TypeURL)
+		}
+	}, nil
 }
 
 // warmup fills the index with every existing pod and custom resource, then marks

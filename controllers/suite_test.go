@@ -100,7 +100,7 @@ func startManager(t *testing.T, webhooks bool) *runningController {
 	}
 	c := &runningController{index: index.New(nil), client: direct, done: make(chan struct{})}
 	ready := make(readyFlag)
-	if err := Setup(mgr, c.index, ready); err != nil {
+	if _, err := Setup(mgr, c.index, ready, nil); err != nil {
 		t.Fatal(err)
 	}
 	if webhooks {

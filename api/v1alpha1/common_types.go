@@ -42,7 +42,9 @@ type EnvoyConfigStatus struct {
 
 	// Conditions describe the resource's state. Accepted is True (reason Valid)
 	// when the current spec is served, and False with reason InvalidConfig or
-	// Conflict when it is refused. ResolvedRefs is True (reason Resolved) when
+	// Conflict when it is refused. Ready is True (reason Programmed) when every
+	// connected selected pod ACKed the current version, and False with reason
+	// Rejected (with Envoy's message) or Pending. ResolvedRefs is True (reason Resolved) when
 	// every resource the served config refers to reaches every selected pod, and
 	// False (reason MissingReference) naming what is missing where.
 	// +listType=map
@@ -51,6 +53,11 @@ type EnvoyConfigStatus struct {
 	// +patchMergeKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// Proxies counts the Envoy pods this object reaches, as this controller replica
+	// sees them.
+	// +optional
+	Proxies *ProxyCounts `json:"proxies,omitempty"`
 
 	// EnvoyName is the name of the Envoy resource this object is served as.
 	// +optional
@@ -62,6 +69,22 @@ type EnvoyConfigStatus struct {
 	// in status so that it survives restarts and is the same on every replica.
 	// +optional
 	LastAccepted *AcceptedConfig `json:"lastAccepted,omitempty"`
+}
+
+// ProxyCounts counts the pods an object selects by what their Envoys hold.
+type ProxyCounts struct {
+	// Selected is the number of pods the object selects.
+	Selected int32 `json:"selected"`
+	// Connected is the number of selected pods whose Envoy has an open xDS stream.
+	Connected int32 `json:"connected"`
+	// Acked is the number of connected pods whose last ACK includes the current
+	// version of this object's resource.
+	Acked int32 `json:"acked"`
+	// Rejected is the number of connected pods that refused (NACKed) the current
+	// version of this object's resource.
+	Rejected int32 `json:"rejected"`
+	// Summary is "acked/selected", for printing.
+	Summary string `json:"summary"`
 }
 
 // AcceptedConfig is a spec.config that passed validation.
@@ -100,6 +123,16 @@ const (
 	ReasonResolved = "Resolved"
 	// ReasonMissingReference: some selected pods lack a referenced resource.
 	ReasonMissingReference = "MissingReference"
+
+	// ConditionReady tells whether the selected Envoys run the current version.
+	ConditionReady = "Ready"
+
+	// ReasonProgrammed: every connected selected pod ACKed the current version.
+	ReasonProgrammed = "Programmed"
+	// ReasonRejected: some connected selected pods refused the current version.
+	ReasonRejected = "Rejected"
+	// ReasonPending: waiting for connected selected pods to ACK, or nothing is served.
+	ReasonPending = "Pending"
 )
 
 // Object is implemented by every Arcturus kind, so one reconciler serves them all.

@@ -13,6 +13,8 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:resource:path=listeners,shortName=el,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Listener struct {
@@ -60,6 +62,8 @@ func (l *ListenerList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=routes,shortName=er,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Route struct {
@@ -107,6 +111,8 @@ func (l *RouteList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=clusters,shortName=ec,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {
@@ -154,6 +160,8 @@ func (l *ClusterList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=endpoints,shortName=eep,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Endpoint struct {

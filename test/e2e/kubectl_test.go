@@ -71,16 +71,17 @@ func TestKubectl(t *testing.T) {
 		})
 	}
 
-	t.Run("printer columns show the Envoy name and acceptance", func(t *testing.T) {
+	t.Run("printer columns show the Envoy name, acceptance, readiness and proxies", func(t *testing.T) {
 		out := runKubectl(t, "get", "clusters.envoy.arcturus.dev", "-n", ns)
 		rows := strings.Split(strings.TrimSpace(out), "\n")
 		if len(rows) != 2 {
 			t.Fatalf("output:\n%s", out)
 		}
-		if got := strings.Fields(rows[0]); !slices.Equal(got[:5], []string{"NAME", "ENVOY", "NAME", "ACCEPTED", "AGE"}) {
+		if got := strings.Fields(rows[0]); !slices.Equal(got, []string{"NAME", "ENVOY", "NAME", "ACCEPTED", "READY", "PROXIES", "AGE"}) {
 			t.Errorf("header %q", rows[0])
 		}
-		if got := strings.Fields(rows[1]); got[0] != "backend" || got[1] != "backend-v1" || got[2] != "True" {
+		// No pod is selected: nothing to wait for, so Ready, with 0 of 0 proxies.
+		if got := strings.Fields(rows[1]); len(got) < 5 || !slices.Equal(got[:5], []string{"backend", "backend-v1", "True", "True", "0/0"}) {
 			t.Errorf("row %q", rows[1])
 		}
 	})

@@ -30,8 +30,9 @@ type Resource struct {
 	Selector map[string]string
 	// Message is the validated Envoy proto. Callers must not mutate it once indexed.
 	Message proto.Message
-	// Source is the custom resource the proto comes from.
-	Source types.NamespacedName
+	// Source is the custom resource the proto comes from, and SourceUID its UID.
+	Source    types.NamespacedName
+	SourceUID types.UID
 	// Hash is a content hash of Message; the index computes it when zero.
 	Hash uint64
 }
@@ -50,6 +51,7 @@ func (r *Resource) Selects(podLabels map[string]string) bool {
 type Pod struct {
 	Namespace string
 	Name      string
+	UID       types.UID
 	Labels    map[string]string
 	IP        string
 }
@@ -169,7 +171,7 @@ func (x *Index) SetPod(p Pod) []string {
 	p.Labels = maps.Clone(p.Labels)
 	x.mu.Lock()
 	old, ok := x.pods[id]
-	if ok && old.IP == p.IP && maps.Equal(old.Labels, p.Labels) {
+	if ok && old.IP == p.IP && old.UID == p.UID && maps.Equal(old.Labels, p.Labels) {
 		x.mu.Unlock()
 		return nil
 	}
@@ -299,4 +301,30 @@ func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []R
 		}
 	}
 	return check
+}
+
+// SelectedNodes returns the node IDs of the namespace's pods matching selector.
+func (x *Index) SelectedNodes(namespace string, selector map[string]string) []string {
+	sel := Resource{Selector: selector}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var ids []string
+	for id, p := range x.podsByNamespace[namespace] {
+		if sel.Selects(p.Labels) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Lookup returns the indexed resource of a namespace by type URL and name.
+func (x *Index) Lookup(namespace, typeURL, name string) (Resource, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	r, ok := x.resources[namespace][typeURL][name]
+	if !ok {
+		return Resource{}, false
+	}
+	return *r, true
 }

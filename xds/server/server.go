@@ -31,6 +31,15 @@ type Streams interface {
 	StreamClosed(nodeID string)
 }
 
+// Observer is told what was sent on each stream and how the node answered.
+type Observer interface {
+	Streams
+	SentSotW(nodeID string, resp *discoveryv3.DiscoveryResponse)
+	SentDelta(nodeID string, resp *discoveryv3.DeltaDiscoveryResponse)
+	// Answered records an ACK, or a NACK when errorMessage is not empty.
+	Answered(nodeID, typeURL, nonce, errorMessage string)
+}
+
 // Options configure the xDS server.
 type Options struct {
 	// BindAddress is the listen address, e.g. ":18000".
@@ -42,10 +51,11 @@ type Options struct {
 // Server serves ADS on one gRPC listener. It implements manager.Runnable and runs on
 // every replica: only status writing needs leadership, serving does not.
 type Server struct {
-	opts    Options
-	cache   cachev3.Cache
-	streams Streams
-	log     logr.Logger
+	opts     Options
+	cache    cachev3.Cache
+	streams  Streams
+	observer Observer
+	log      logr.Logger
 
 	grpc   *grpc.Server
 	health *health.Server
@@ -56,16 +66,18 @@ type Server struct {
 	nodes map[int64]string // stream ID → node ID, once the node identified itself
 }
 
-// New returns a server answering from c and reporting streams to s.
-func New(opts Options, c cachev3.Cache, s Streams, log logr.Logger) *Server {
+// New returns a server answering from c, reporting streams to s and, when obs is
+// not nil, responses and answers to obs.
+func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger) *Server {
 	srv := &Server{
-		opts:    opts,
-		cache:   c,
-		streams: s,
-		log:     log,
-		health:  health.NewServer(),
-		bound:   make(chan struct{}),
-		nodes:   map[int64]string{},
+		opts:     opts,
+		cache:    c,
+		streams:  s,
+		observer: obs,
+		log:      log,
+		health:   health.NewServer(),
+		bound:    make(chan struct{}),
+		nodes:    map[int64]string{},
 	}
 	srv.grpc = grpc.NewServer(
 		// Thousands of Envoys hold one long-lived stream each: allow that many
@@ -146,39 +158,67 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 		StreamClosedFunc:      closed,
 		DeltaStreamClosedFunc: closed,
 		StreamRequestFunc: func(streamID int64, req *discoveryv3.DiscoveryRequest) error {
-			s.identify(streamID, req.GetNode().GetId())
+			node := s.identify(streamID, req.GetNode().GetId())
 			if req.GetErrorDetail() != nil {
-				s.log.Info("Envoy rejected configuration", "node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
+				s.log.Info("Envoy rejected configuration", "node", node, "type", req.GetTypeUrl(),
 					"version", req.GetVersionInfo(), "nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
+			}
+			if s.observer != nil && node != "" {
+				s.observer.Answered(node, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 			}
 			return nil
 		},
 		StreamDeltaRequestFunc: func(streamID int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-			s.identify(streamID, req.GetNode().GetId())
+			node := s.identify(streamID, req.GetNode().GetId())
 			if req.GetErrorDetail() != nil {
-				s.log.Info("Envoy rejected configuration", "node", req.GetNode().GetId(), "type", req.GetTypeUrl(),
+				s.log.Info("Envoy rejected configuration", "node", node, "type", req.GetTypeUrl(),
 					"nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
 			}
+			if s.observer != nil && node != "" {
+				s.observer.Answered(node, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
+			}
 			return nil
+		},
+		StreamResponseFunc: func(_ context.Context, streamID int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			if node := s.nodeOf(streamID); s.observer != nil && node != "" {
+				s.observer.SentSotW(node, resp)
+			}
+		},
+		StreamDeltaResponseFunc: func(streamID int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			if node := s.nodeOf(streamID); s.observer != nil && node != "" {
+				s.observer.SentDelta(node, resp)
+			}
 		},
 	}
 }
 
-// identify records the node of a stream on its first request that names one.
-func (s *Server) identify(streamID int64, nodeID string) {
-	if nodeID == "" {
-		return
-	}
+func (s *Server) nodeOf(streamID int64) string {
 	s.mu.Lock()
-	_, known := s.nodes[streamID]
-	if !known {
+	defer s.mu.Unlock()
+	return s.nodes[streamID]
+}
+
+// identify records the node of a stream on its first request that names one, and
+// returns the stream's node ID (Envoy names its node in the first request only).
+func (s *Server) identify(streamID int64, nodeID string) string {
+	s.mu.Lock()
+	known, ok := s.nodes[streamID]
+	if !ok && nodeID != "" {
 		s.nodes[streamID] = nodeID
 	}
 	s.mu.Unlock()
-	if !known {
-		s.log.V(1).Info("Opened xDS stream", "node", nodeID, "stream", streamID)
-		s.streams.StreamOpened(nodeID)
+	if ok {
+		return known
 	}
+	if nodeID == "" {
+		return ""
+	}
+	s.log.V(1).Info("Opened xDS stream", "node", nodeID, "stream", streamID)
+	if s.observer != nil {
+		s.observer.StreamOpened(nodeID)
+	}
+	s.streams.StreamOpened(nodeID)
+	return nodeID
 }
 
 func (s *Server) closeStream(streamID int64) {
@@ -189,5 +229,8 @@ func (s *Server) closeStream(streamID int64) {
 	if known {
 		s.log.V(1).Info("Closed xDS stream", "node", nodeID, "stream", streamID)
 		s.streams.StreamClosed(nodeID)
+		if s.observer != nil {
+			s.observer.StreamClosed(nodeID)
+		}
 	}
 }

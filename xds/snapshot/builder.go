@@ -30,6 +30,7 @@ import (
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -54,6 +55,18 @@ type Options struct {
 // coalesce the events of one `kubectl apply -f dir/`.
 var DefaultOptions = Options{Debounce: 20 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
 
+// Rejections tells the builder which resource contents a node refused (NACK), so
+// they are not sent to it again in a loop: the node keeps receiving the version it
+// last ACKed until the resource changes. A nil Rejections turns the policy off.
+type Rejections interface {
+	// RejectedHash returns the content hash of the resource the node refused.
+	RejectedHash(nodeID, typeURL, name string) (uint64, bool)
+	// AckedResource returns the resource as the node last ACKed it.
+	AckedResource(nodeID, typeURL, name string) (hash uint64, resource *anypb.Any, ok bool)
+	// Forget drops a refusal once the resource's content has changed.
+	Forget(nodeID, typeURL, name string)
+}
+
 // Builder keeps the snapshot cache in step with the index for every connected node.
 // Its methods are safe for concurrent use. Nothing is built before MarkReady: a
 // replica answers Envoys only once it holds the complete picture, because for
@@ -63,6 +76,8 @@ type Builder struct {
 	cache cachev3.SnapshotCache
 	opts  Options
 	log   logr.Logger
+	// Rejections, when set before Start, enables the rejection policy.
+	Rejections Rejections
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -241,7 +256,7 @@ func (b *Builder) build(ctx context.Context, nodeID string) bool {
 	snap := &cachev3.Snapshot{}
 	versions := make(map[string]string, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
-		rs := byType[typeURL]
+		rs := b.withoutRejected(nodeID, typeURL, byType[typeURL])
 		items := make([]types.Resource, len(rs))
 		for i, r := range rs {
 			items[i] = r.Message
@@ -266,6 +281,46 @@ func (b *Builder) build(ctx context.Context, nodeID string) bool {
 	b.published[nodeID] = versions
 	b.log.V(1).Info("Published snapshot", "node", nodeID, "versions", versions)
 	return true
+}
+
+// withoutRejected replaces each resource the node refused in its current content
+// by the content the node last ACKed, or leaves it out if the node never had it.
+func (b *Builder) withoutRejected(nodeID, typeURL string, rs []*index.Resource) []*index.Resource {
+	if b.Rejections == nil {
+		return rs
+	}
+	var out []*index.Resource
+	for i, r := range rs {
+		hash, rejected := b.Rejections.RejectedHash(nodeID, typeURL, r.Name)
+		if rejected && hash != r.Hash {
+			b.Rejections.Forget(nodeID, typeURL, r.Name) // changed since: send the new content
+			rejected = false
+		}
+		if !rejected {
+			if out != nil {
+				out = append(out, r)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*index.Resource, 0, len(rs)), rs[:i]...)
+		}
+		ackedHash, acked, ok := b.Rejections.AckedResource(nodeID, typeURL, r.Name)
+		if !ok {
+			continue
+		}
+		msg, err := acked.UnmarshalNew()
+		if err != nil {
+			continue
+		}
+		old := *r
+		old.Message, old.Hash = msg, ackedHash
+		out = append(out, &old)
+	}
+	if out == nil {
+		return rs
+	}
+	return out
 }
 
 // Version is the content version of a sorted resource list: a hash of the names and

@@ -35,4 +35,14 @@ limitations under the License.
 // document to recover the field path; protoc-gen-validate reports Go field
 // names, so those are mapped back to proto field names through the message
 // descriptors.
+//
+// References lists what a translated resource needs from other resources
+// (routes, clusters, endpoints, secrets), found wherever they sit in the
+// message tree, including inside every google.protobuf.Any; refs.go holds
+// the table of which message fields name which resource type.
+//
+// testdata/invalid is a golden corpus of rejected configs and the exact
+// errors they produce, testdata/valid a set of realistic accepted ones; both
+// seed the fuzz targets. Rewrite the golden files after a deliberate message
+// change with `go test ./xds/translate/ -run TestInvalidCorpus -update`.
 package translate

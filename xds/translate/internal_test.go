@@ -101,12 +101,43 @@ func TestValidationErrorsMapGoNamesToProtoPaths(t *testing.T) {
 			name: "Map entries are keyed by their map key",
 			err: fakeValidationError{field: "TypedExtensionProtocolOptions[envoy.x]", reason: "embedded message failed validation",
 				cause: fakeValidationError{field: "TypeUrl", reason: "value length must be at least 1 runes"}},
-			want: []string{"spec.config.typed_extension_protocol_options[envoy.x].type_url: Invalid value: value length must be at least 1 runes"},
+			want: []string{"spec.config.typed_extension_protocol_options[envoy.x].type_url: Required value: must not be empty"},
 		},
 		{
-			name: "A oneof is named by its proto name",
+			name: "A required oneof is reported at its message, listing the fields that satisfy it",
 			err:  fakeValidationError{field: "ClusterDiscoveryType", reason: "value is required"},
-			want: []string{"spec.config.cluster_discovery_type: Required value: value is required"},
+			want: []string{"spec.config: Required value: one of type, cluster_type must be set"},
+		},
+		{
+			name: "A required message field is a plain Required value",
+			err:  fakeValidationError{field: "ConnectTimeout", reason: "value is required"},
+			want: []string{"spec.config.connect_timeout: Required value"},
+		},
+		{
+			name: "An undefined enum number lists the defined values",
+			err:  fakeValidationError{field: "DnsLookupFamily", reason: "value must be one of the defined enum values"},
+			want: []string{`spec.config.dns_lookup_family: Invalid value: not a defined envoy.config.cluster.v3.Cluster.DnsLookupFamily value; valid values: "AUTO", "V4_ONLY", "V6_ONLY", "V4_PREFERRED", "ALL"`},
+		},
+		{
+			name: "Well-known header regexes are put into words",
+			err:  fakeValidationError{field: "AltStatName", reason: `value does not match regex pattern "^:?[0-9a-zA-Z!#$%&'*+-.^_|~` + "`" + `]+$"`},
+			want: []string{"spec.config.alt_stat_name: Invalid value: must be an HTTP header name: letters, digits and !#$%&'*+-.^_|~` only, after an optional ':' for a pseudo-header"},
+		},
+		{
+			name: "Other regexes are passed through",
+			err:  fakeValidationError{field: "AltStatName", reason: `value does not match regex pattern "^[a-z]+$"`},
+			want: []string{`spec.config.alt_stat_name: Invalid value: value does not match regex pattern "^[a-z]+$"`},
+		},
+		{
+			name: "Lengths in runes are lengths in characters",
+			err:  fakeValidationError{field: "AltStatName", reason: "value length must be at most 60 runes"},
+			want: []string{"spec.config.alt_stat_name: Invalid value: value length must be at most 60 characters"},
+		},
+		{
+			name: "Empty lists and maps that need content are Required values",
+			err: fakeMultiError{fakeValidationError{field: "HealthChecks", reason: "value must contain at least 1 item(s)"},
+				fakeValidationError{field: "Metadata", reason: "value must contain at least 1 pair(s)"}},
+			want: []string{"spec.config.health_checks: Required value: must contain at least one item", "spec.config.metadata: Required value: must contain at least one entry"},
 		},
 		{
 			name: "An unknown Go name falls back to snake_case and keeps going",
@@ -117,7 +148,7 @@ func TestValidationErrorsMapGoNamesToProtoPaths(t *testing.T) {
 		{
 			name: "A map key error says it is about the key",
 			err:  fakeValidationError{field: "Metadata[]", reason: "value length must be at least 1 runes", key: true},
-			want: []string{"spec.config.metadata[]: Invalid value: invalid map key: value length must be at least 1 runes"},
+			want: []string{"spec.config.metadata[]: Invalid value: invalid map key: must not be empty"},
 		},
 		{
 			name: "A plain cause is appended to the reason",
@@ -142,6 +173,48 @@ func TestValidationErrorsMapGoNamesToProtoPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEditDistanceCountsASwapAsOneEdit(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0},
+		{"cluster", "cluster", 0},
+		{"clutser", "cluster", 1},
+		{"adress", "address", 1},
+		{"conect_timeout", "connect_timeout", 1},
+		{"ab", "ba", 1},
+		{"abc", "ca", 3},
+		{"kitten", "sitting", 3},
+	}
+	for _, tc := range tests {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := editDistance(tc.b, tc.a); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.b, tc.a, got, tc.want)
+		}
+	}
+}
+
+func TestSuggestTypeFindsTheIntendedMessage(t *testing.T) {
+	tests := []struct {
+		in   string // unknown message full name
+		want string // suggestion, "" for none
+	}{
+		{"envoy.extensions.filters.network.http_connection_manager.v3.HttpConectionManager", "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"},
+		{"envoy.extensions.filters.network.http_connection_manager.v3.HTTPConnectionManager", "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"},
+		{"envoy.extensions.upstreams.http.v4.HttpProtocolOptions", "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"},
+		{"envoy.extensions.filters.network.nope.v3.Nope", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := suggestType(tc.in); got != tc.want {
+			t.Errorf("suggestType(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 

@@ -135,8 +135,12 @@ func describe(s site, msg string) *field.Error {
 		return field.Duplicate(s.path, s.key)
 
 	case strings.HasPrefix(msg, "unable to resolve "):
-		url := clip(s.node.text())
-		return field.Invalid(s.path, url, fmt.Sprintf("unknown type URL: no message type %q is known", typeName(url)))
+		url := s.node.text()
+		detail := fmt.Sprintf("unknown type URL: no message type %q is known", clip(typeName(url)))
+		if hint := suggestType(typeName(url)); hint != "" {
+			detail += fmt.Sprintf(" (did you mean %q?)", clip(typePrefix(url)+hint))
+		}
+		return field.Invalid(s.path, clip(url), detail)
 
 	case strings.HasPrefix(msg, "invalid google.protobuf.Duration value"):
 		return field.Invalid(s.path, nodeValue(s.node), `invalid duration: expected a number of seconds with an "s" suffix, such as "5s" or "0.25s"`)
@@ -356,6 +360,15 @@ func enumValues(ed protoreflect.EnumDescriptor) string {
 		names = append(names[:maxEnumValues], "...")
 	}
 	return strings.Join(names, ", ")
+}
+
+// typePrefix is the part of a type URL before the message name, with its
+// slash, e.g. "type.googleapis.com/"; it is empty when the URL has no slash.
+func typePrefix(url string) string {
+	if i := strings.LastIndexByte(url, '/'); i >= 0 {
+		return url[:i+1]
+	}
+	return ""
 }
 
 // typeName is the message name part of a type URL.

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // goCamelCase converts a proto identifier to the Go name protoc-gen-go (and
@@ -136,12 +137,15 @@ func suggestField(md protoreflect.MessageDescriptor, name string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
+// editDistance is the optimal string alignment distance between a and b, in
+// bytes: the Levenshtein distance where swapping two adjacent characters, the
+// commonest typo ("clutser"), also counts as one edit.
 func editDistance(a, b string) int {
 	if len(a) > 256 || len(b) > 256 {
 		return max(len(a), len(b)) // not worth the quadratic work
 	}
-	prev := make([]int, len(b)+1)
+	prev2 := make([]int, len(b)+1) // row i-2
+	prev := make([]int, len(b)+1)  // row i-1
 	cur := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
@@ -154,8 +158,59 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
+}
+
+// suggestType returns the full name of the registered message type that the
+// unknown full name most likely misspells: one in the same package whose
+// name is close, or failing that one of the same name in a package that is
+// close (a wrong version, say). It returns "" if none is close.
+func suggestType(name string) string {
+	if name == "" || len(name) > 256 {
+		return ""
+	}
+	pkg, short := splitFullName(name)
+	lowerShort := strings.ToLower(short)
+	var samePkg, sameName string
+	samePkgDist, sameNameDist := -1, -1
+	better := func(d, bestDist int, cand, best string) bool {
+		return bestDist < 0 || d < bestDist || (d == bestDist && cand < best)
+	}
+	protoregistry.GlobalTypes.RangeMessages(func(mt protoreflect.MessageType) bool {
+		full := string(mt.Descriptor().FullName())
+		cpkg, cshort := splitFullName(full)
+		switch {
+		case cpkg == pkg:
+			d := editDistance(lowerShort, strings.ToLower(cshort))
+			if d <= max(1, len(short)/4) && better(d, samePkgDist, full, samePkg) {
+				samePkg, samePkgDist = full, d
+			}
+		case cshort == short:
+			d := editDistance(pkg, cpkg)
+			if d <= max(1, len(pkg)/8) && better(d, sameNameDist, full, sameName) {
+				sameName, sameNameDist = full, d
+			}
+		}
+		return true
+	})
+	if samePkg != "" {
+		return samePkg
+	}
+	return sameName
+}
+
+// splitFullName splits a message full name into its package and its name.
+// Nested messages keep their parent in the package part, which is fine for
+// telling typos apart.
+func splitFullName(full string) (pkg, name string) {
+	if i := strings.LastIndexByte(full, '.'); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "", full
 }

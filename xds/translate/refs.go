@@ -124,10 +124,12 @@ var refRules = map[protoreflect.FullName][]refRule{
 	// over ADS when eds_config says ads (or self, the server that sent the
 	// cluster); an absent eds_config is taken the same way.
 	"envoy.config.cluster.v3.Cluster": {{
-		field: names("eds_cluster_config", "service_name"), typeURL: resource.EndpointType,
-		fallback: names("name"),
-		source:   names("eds_cluster_config", "eds_config"), unsetSource: true,
-		when:     enumIs("type", "EDS"),
+		field:       names("eds_cluster_config", "service_name"),
+		typeURL:     resource.EndpointType,
+		fallback:    names("name"),
+		source:      names("eds_cluster_config", "eds_config"),
+		unsetSource: true,
+		when:        enumIs("type", "EDS"),
 	}},
 	// An aggregate cluster (cluster_type envoy.clusters.aggregate) fails
 	// over across other clusters.

@@ -88,7 +88,7 @@ func TestReferences(t *testing.T) {
 		{
 			name: "RDS from a file or another management server is no reference Arcturus can serve",
 			kind: translate.Listener,
-			raw: hcmListener(`"rds": {"route_config_name": "from-file", "config_source": {"path_config_source": {"path": "/etc/envoy/rds.yaml"}}}`),
+			raw:  hcmListener(`"rds": {"route_config_name": "from-file", "config_source": {"path_config_source": {"path": "/etc/envoy/rds.yaml"}}}`),
 			want: nil,
 		},
 		{

@@ -382,13 +382,13 @@ var invalidCases = []invalidCase{
 		name: "An HTTP connection manager without stat_prefix fails validation inside typed_config",
 		kind: translate.Listener,
 		raw:  strings.Replace(listenerSnake, `"stat_prefix": "ingress_http",`, "", 1),
-		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.stat_prefix: Invalid value: value length must be at least 1 runes`},
+		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.stat_prefix: Required value: must not be empty`},
 	},
 	{
-		name: "A per-route filter config is validated and reported under its map key",
+		name: "A per-route filter config is validated and reported under its map key, a missing oneof at its message",
 		kind: translate.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "v", "domains": ["*"], "typed_per_filter_config": {"envoy.filters.http.ext_authz": {"@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"}}}]}`,
-		want: []string{`spec.config.virtual_hosts[0].typed_per_filter_config[envoy.filters.http.ext_authz].override: Required value: value is required`},
+		want: []string{`spec.config.virtual_hosts[0].typed_per_filter_config[envoy.filters.http.ext_authz]: Required value: one of disabled, check_settings must be set`},
 	},
 	{
 		name: "A zero connect timeout violates its greater-than-zero rule",
@@ -408,15 +408,15 @@ var invalidCases = []invalidCase{
 		name: "A route without its required match is rejected",
 		kind: translate.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"route": {"cluster": "c"}}]}]}`,
-		want: []string{`spec.config.virtual_hosts[0].routes[0].match: Required value: value is required`},
+		want: []string{`spec.config.virtual_hosts[0].routes[0].match: Required value`},
 	},
 	{
 		name: "Every validation failure is reported, not just the first",
 		kind: translate.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "", "domains": []}]}`,
 		want: []string{
-			`spec.config.virtual_hosts[0].name: Invalid value: value length must be at least 1 runes`,
-			`spec.config.virtual_hosts[0].domains: Invalid value: value must contain at least 1 item(s)`,
+			`spec.config.virtual_hosts[0].name: Required value: must not be empty`,
+			`spec.config.virtual_hosts[0].domains: Required value: must contain at least one item`,
 		},
 	},
 	{
@@ -471,7 +471,7 @@ var invalidCases = []invalidCase{
 		name: "A cluster without a name and without a default name fails validation",
 		kind: translate.Cluster,
 		raw:  `{"connect_timeout": "1s"}`,
-		want: []string{`spec.config.name: Invalid value: value length must be at least 1 runes`},
+		want: []string{`spec.config.name: Required value: must not be empty`},
 	},
 }
 

@@ -180,35 +180,122 @@ func validationErrors(err error, md protoreflect.MessageDescriptor, path *field.
 		return field.ErrorList{field.Invalid(path, omit, err.Error())}
 	}
 
-	p, next := validationPath(ve.Field(), md, path)
+	p, seg := validationPath(ve.Field(), md, path)
 	if cause := ve.Cause(); cause != nil {
 		_, isMulti := cause.(multiError)
 		_, isValidation := cause.(validationError)
 		if isMulti || isValidation {
-			return validationErrors(cause, next, p)
+			return validationErrors(cause, seg.next(), p)
 		}
 	}
 
-	detail := ve.Reason()
-	if cause := ve.Cause(); cause != nil {
-		detail += ": " + cause.Error()
-	}
 	if k, ok := ve.(keyError); ok && k.Key() {
+		detail := plainReason(ve.Reason())
+		if cause := ve.Cause(); cause != nil {
+			detail += ": " + cause.Error()
+		}
 		return field.ErrorList{field.Invalid(p, omit, "invalid map key: "+detail)}
 	}
-	if detail == "value is required" {
-		return field.ErrorList{field.Required(p, detail)}
+	if cause := ve.Cause(); cause != nil {
+		return field.ErrorList{field.Invalid(p, omit, plainReason(ve.Reason())+": "+cause.Error())}
 	}
-	return field.ErrorList{field.Invalid(p, omit, detail)}
+	return field.ErrorList{violation(ve.Reason(), p, path, seg)}
+}
+
+// violation words the protoc-gen-validate failure reason of the field (or
+// oneof) seg at p, whose message is at parent. protoc-gen-validate's reasons
+// are written for Go programmers ("value length must be at least 1 runes");
+// the common ones are reworded here for people writing YAML, the rest are
+// passed through with plainReason.
+func violation(reason string, p, parent *field.Path, seg segment) *field.Error {
+	switch reason {
+	case "value is required":
+		if seg.od != nil {
+			// A oneof has no JSON key of its own: point at its message
+			// and say which fields can satisfy it.
+			return field.Required(parent, "one of "+oneofFieldNames(seg.od)+" must be set")
+		}
+		return field.Required(p, "")
+	case "value length must be at least 1 runes", "value length must be at least 1 bytes":
+		return field.Required(p, "must not be empty")
+	case "value must contain at least 1 item(s)":
+		return field.Required(p, "must contain at least one item")
+	case "value must contain at least 1 pair(s)":
+		return field.Required(p, "must contain at least one entry")
+	case "value must be one of the defined enum values":
+		if fd := seg.fd; fd != nil && fd.Enum() != nil {
+			ed := fd.Enum()
+			return field.Invalid(p, omit, "not a defined "+string(ed.FullName())+" value; valid values: "+enumValues(ed))
+		}
+	}
+	return field.Invalid(p, omit, plainReason(reason))
+}
+
+// patternWords describes the regular expressions protoc-gen-validate uses for
+// Envoy's well-known string rules, which say more as words than as regexes.
+var patternWords = map[string]string{
+	// HTTP_HEADER_NAME and HTTP_HEADER_VALUE with strict: false.
+	"^[^\x00\n\r]*$": "must not contain NUL, carriage return or line feed characters",
+	// HTTP_HEADER_NAME, strict.
+	"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$": "must be an HTTP header name: letters, digits and !#$%&'*+-.^_|~` only, after an optional ':' for a pseudo-header",
+	// HTTP_HEADER_VALUE, strict.
+	"^[^\x00-\b\n-\x1f\x7f]*$": "must be an HTTP header value: no control characters other than horizontal tab",
+}
+
+// plainReason rewords a protoc-gen-validate reason that has no better
+// rewording in violation.
+func plainReason(reason string) string {
+	if quoted, ok := strings.CutPrefix(reason, "value does not match regex pattern "); ok {
+		if pattern, err := strconv.Unquote(quoted); err == nil && patternWords[pattern] != "" {
+			return patternWords[pattern]
+		}
+	}
+	switch reason {
+	case "value length must be at least 1 runes", "value length must be at least 1 bytes":
+		return "must not be empty"
+	}
+	// "value length must be at least 3 runes": runes are characters.
+	if strings.HasPrefix(reason, "value length must be ") && strings.HasSuffix(reason, " runes") {
+		return strings.TrimSuffix(reason, " runes") + " characters"
+	}
+	return reason
+}
+
+// oneofFieldNames lists the proto names of the fields of od.
+func oneofFieldNames(od protoreflect.OneofDescriptor) string {
+	fields := od.Fields()
+	names := make([]string, 0, fields.Len())
+	for i := 0; i < fields.Len(); i++ {
+		names = append(names, string(fields.Get(i).Name()))
+	}
+	return strings.Join(names, ", ")
+}
+
+// segment is what one Go-named path segment of a validation error matched.
+type segment struct {
+	fd protoreflect.FieldDescriptor // the field, or nil
+	od protoreflect.OneofDescriptor // the oneof, when the segment names one
+}
+
+// next returns the descriptor of the message the segment leads to, or nil
+// when it leads to no message or could not be matched.
+func (s segment) next() protoreflect.MessageDescriptor {
+	switch {
+	case s.fd == nil:
+		return nil
+	case s.fd.IsMap():
+		return s.fd.MapValue().Message()
+	default:
+		return s.fd.Message()
+	}
 }
 
 // validationPath appends the Go-named segment goField (e.g. "LbEndpoints[1]"
 // or "TypedPerFilterConfig[envoy.filters.http.router]") of md to path, and
-// returns the descriptor of the message the segment leads to (nil when it
-// leads to no message or could not be matched).
-func validationPath(goField string, md protoreflect.MessageDescriptor, path *field.Path) (*field.Path, protoreflect.MessageDescriptor) {
+// returns what the segment matched in md.
+func validationPath(goField string, md protoreflect.MessageDescriptor, path *field.Path) (*field.Path, segment) {
 	if goField == "" {
-		return path, md
+		return path, segment{}
 	}
 	name, sub, hasSub := goField, "", false
 	if i := strings.IndexByte(goField, '['); i > 0 && strings.HasSuffix(goField, "]") {
@@ -218,6 +305,10 @@ func validationPath(goField string, md protoreflect.MessageDescriptor, path *fie
 	protoName, fd, ok := fieldByGoName(md, name)
 	if !ok {
 		protoName = snakeCase(name)
+	}
+	var od protoreflect.OneofDescriptor
+	if ok && fd == nil && md != nil {
+		od = md.Oneofs().ByName(protoreflect.Name(protoName))
 	}
 	p := path.Child(protoName)
 	if hasSub {
@@ -231,14 +322,5 @@ func validationPath(goField string, md protoreflect.MessageDescriptor, path *fie
 			p = p.Key(clip(sub))
 		}
 	}
-
-	var next protoreflect.MessageDescriptor
-	switch {
-	case fd == nil:
-	case fd.IsMap():
-		next = fd.MapValue().Message()
-	default:
-		next = fd.Message()
-	}
-	return p, next
+	return p, segment{fd: fd, od: od}
 }

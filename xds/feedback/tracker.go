@@ -1,0 +1,408 @@
+// Package feedback is the last stage of the pipeline: it observes, per node and per
+// xDS type, what was sent, what the node ACKed and what it rejected (NACK), from the
+// stream callbacks of xds/server. The controllers read it to report status
+// (status.proxies, the Ready condition, events), the snapshot builder reads it to
+// stop re-sending a rejected resource, and CSDS and the CLI read it to show what
+// each node holds.
+//
+// Resources are identified by name and content hash. The hash is FNV-64a of the
+// deterministic proto encoding, which is exactly what go-control-plane puts in each
+// Any, so hashing the bytes of a response gives the same value as index.Hash of
+// the resource that was indexed.
+package feedback
+
+import (
+	"hash/fnv"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Held is one resource as a node holds (or was sent) it.
+type Held struct {
+	Hash     uint64
+	Resource *anypb.Any
+}
+
+// Rejection is a node's last NACK of one type.
+type Rejection struct {
+	// Version is the version_info (SotW) or nonce (delta) the node rejected.
+	Version string
+	// Message is Envoy's error_detail message.
+	Message string
+	// At is when the NACK arrived.
+	At time.Time
+	// Resources are the names (with the rejected content hashes) blamed for the NACK:
+	// for delta the resources of the rejected response, for SotW those that changed
+	// since the node's last ACK.
+	Resources map[string]uint64
+}
+
+// TypeStatus is what one node holds of one type.
+type TypeStatus struct {
+	TypeURL string
+	// SentVersion and SentAt describe the last response sent.
+	SentVersion string
+	SentAt      time.Time
+	// AckedVersion and AckedAt describe the last response the node ACKed.
+	AckedVersion string
+	AckedAt      time.Time
+	// Held is what the node holds after its last ACK, by resource name.
+	Held map[string]Held
+	// Rejection is set while the node's last answer of this type was a NACK.
+	Rejection *Rejection
+}
+
+// NodeStatus is what one connected node holds.
+type NodeStatus struct {
+	NodeID string
+	Types  map[string]*TypeStatus
+}
+
+// pending is a response waiting for its ACK or NACK.
+type pending struct {
+	version   string
+	resources map[string]Held // complete state after applying the response
+	changed   map[string]uint64
+}
+
+type nodeState struct {
+	streams int
+	types   map[string]*typeState
+}
+
+type typeState struct {
+	status  TypeStatus
+	pending map[string]*pending // by nonce
+	// rejected remembers, per resource name, the content the node refused, until it
+	// ACKs that content after all or is never sent it again (Forget). It outlives
+	// status.Rejection, which only describes the node's last answer.
+	rejected map[string]RejectedResource
+}
+
+// RejectedResource is a resource content a node refused.
+type RejectedResource struct {
+	Hash    uint64
+	Message string
+	At      time.Time
+}
+
+// Change tells which node and type changed state, and how.
+type Change struct {
+	NodeID  string
+	TypeURL string
+	// Acked or Nacked is set when the change is an answer from the node.
+	Acked, Nacked bool
+	// Disconnected is set when the node's last stream closed.
+	Disconnected bool
+}
+
+// Tracker records what every connected node was sent, ACKed and rejected. It is
+// safe for concurrent use; notify is called without the lock held.
+type Tracker struct {
+	notify func(Change)
+	now    func() time.Time
+
+	mu    sync.RWMutex
+	nodes map[string]*nodeState
+}
+
+// NewTracker returns a tracker that reports changes to notify (may be nil).
+func NewTracker(notify func(Change)) *Tracker {
+	return &Tracker{notify: notify, now: time.Now, nodes: map[string]*nodeState{}}
+}
+
+// StreamOpened counts a stream of the node.
+func (t *Tracker) StreamOpened(nodeID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[nodeID]
+	if n == nil {
+		n = &nodeState{types: map[string]*typeState{}}
+		t.nodes[nodeID] = n
+	}
+	n.streams++
+}
+
+// StreamClosed forgets the node once its last stream closed.
+func (t *Tracker) StreamClosed(nodeID string) {
+	t.mu.Lock()
+	n := t.nodes[nodeID]
+	gone := n != nil && n.streams <= 1
+	if gone {
+		delete(t.nodes, nodeID)
+	} else if n != nil {
+		n.streams--
+	}
+	t.mu.Unlock()
+	if gone {
+		t.emit(Change{NodeID: nodeID, Disconnected: true})
+	}
+}
+
+func (t *Tracker) typeLocked(nodeID, typeURL string) *typeState {
+	n := t.nodes[nodeID]
+	if n == nil {
+		return nil
+	}
+	ts := n.types[typeURL]
+	if ts == nil {
+		ts = &typeState{
+			status:   TypeStatus{TypeURL: typeURL, Held: map[string]Held{}},
+			pending:  map[string]*pending{},
+			rejected: map[string]RejectedResource{},
+		}
+		n.types[typeURL] = ts
+	}
+	return ts
+}
+
+// maxPending bounds the responses remembered per node and type while waiting for
+// answers; Envoy answers every response, so more means a stuck client.
+const maxPending = 16
+
+// SentSotW records a state-of-the-world response.
+func (t *Tracker) SentSotW(nodeID string, resp *discoveryv3.DiscoveryResponse) {
+	state := make(map[string]Held, len(resp.GetResources()))
+	for _, a := range resp.GetResources() {
+		state[resourceName(a)] = Held{Hash: HashAny(a), Resource: a}
+	}
+	t.sent(nodeID, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo(), state, false)
+}
+
+// SentDelta records a delta response.
+func (t *Tracker) SentDelta(nodeID string, resp *discoveryv3.DeltaDiscoveryResponse) {
+	delta := make(map[string]Held, len(resp.GetResources()))
+	for _, r := range resp.GetResources() {
+		delta[r.GetName()] = Held{Hash: HashAny(r.GetResource()), Resource: r.GetResource()}
+	}
+	t.mu.Lock()
+	ts := t.typeLocked(nodeID, resp.GetTypeUrl())
+	var base map[string]Held
+	if ts != nil {
+		base = ts.status.Held
+		// Build on the newest pending state: responses may be sent before earlier ones are answered.
+		if p := newestPending(ts); p != nil {
+			base = p.resources
+		}
+	}
+	state := maps.Clone(base)
+	if state == nil {
+		state = map[string]Held{}
+	}
+	for _, name := range resp.GetRemovedResources() {
+		delete(state, name)
+	}
+	maps.Copy(state, delta)
+	t.mu.Unlock()
+	t.sent(nodeID, resp.GetTypeUrl(), resp.GetNonce(), resp.GetNonce(), state, true)
+}
+
+func newestPending(ts *typeState) *pending {
+	var newest *pending
+	for _, p := range ts.pending {
+		newest = p
+	}
+	if len(ts.pending) > 1 {
+		return nil // ambiguous order; fall back to the ACKed state
+	}
+	return newest
+}
+
+func (t *Tracker) sent(nodeID, typeURL, nonce, version string, state map[string]Held, delta bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.typeLocked(nodeID, typeURL)
+	if ts == nil {
+		return
+	}
+	changed := map[string]uint64{}
+	for name, h := range state {
+		if old, ok := ts.status.Held[name]; !ok || old.Hash != h.Hash {
+			changed[name] = h.Hash
+		}
+	}
+	if len(ts.pending) >= maxPending {
+		clear(ts.pending)
+	}
+	ts.pending[nonce] = &pending{version: version, resources: state, changed: changed}
+	ts.status.SentVersion, ts.status.SentAt = version, t.now()
+}
+
+// Answered records a request that answers an earlier response (ACK, or NACK when
+// errorMessage is not empty). Requests that answer nothing are ignored.
+func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
+	if nonce == "" {
+		return
+	}
+	t.mu.Lock()
+	ts := t.typeLocked(nodeID, typeURL)
+	if ts == nil {
+		t.mu.Unlock()
+		return
+	}
+	p, ok := ts.pending[nonce]
+	if !ok {
+		t.mu.Unlock()
+		return
+	}
+	delete(ts.pending, nonce)
+	now := t.now()
+	change := Change{NodeID: nodeID, TypeURL: typeURL}
+	if errorMessage == "" {
+		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = p.resources, p.version, now
+		ts.status.Rejection = nil
+		for name, h := range p.resources {
+			if r, ok := ts.rejected[name]; ok && r.Hash == h.Hash {
+				delete(ts.rejected, name)
+			}
+		}
+		change.Acked = true
+	} else {
+		ts.status.Rejection = &Rejection{Version: p.version, Message: errorMessage, At: now, Resources: p.changed}
+		for name, hash := range p.changed {
+			ts.rejected[name] = RejectedResource{Hash: hash, Message: errorMessage, At: now}
+		}
+		change.Nacked = true
+	}
+	t.mu.Unlock()
+	t.emit(change)
+}
+
+func (t *Tracker) emit(c Change) {
+	if t.notify != nil {
+		t.notify(c)
+	}
+}
+
+// Connected reports whether the node has an open stream.
+func (t *Tracker) Connected(nodeID string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, ok := t.nodes[nodeID]
+	return ok
+}
+
+// Holds returns what the node holds of a resource after its last ACK.
+func (t *Tracker) Holds(nodeID, typeURL, name string) (Held, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil || n.types[typeURL] == nil {
+		return Held{}, false
+	}
+	h, ok := n.types[typeURL].status.Held[name]
+	return h, ok
+}
+
+// Rejected returns the content of a resource the node refused, if it did.
+func (t *Tracker) Rejected(nodeID, typeURL, name string) (RejectedResource, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil || n.types[typeURL] == nil {
+		return RejectedResource{}, false
+	}
+	r, ok := n.types[typeURL].rejected[name]
+	return r, ok
+}
+
+// Forget drops the memory of a refused resource, once its content has changed.
+func (t *Tracker) Forget(nodeID, typeURL, name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[nodeID]; n != nil && n.types[typeURL] != nil {
+		delete(n.types[typeURL].rejected, name)
+	}
+}
+
+// Node returns a copy of what the node holds; ok is false when it is not connected.
+func (t *Tracker) Node(nodeID string) (NodeStatus, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil {
+		return NodeStatus{}, false
+	}
+	return copyNode(nodeID, n), true
+}
+
+// Nodes returns a copy of every connected node's status, sorted by node ID.
+func (t *Tracker) Nodes() []NodeStatus {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	ids := slices.Sorted(maps.Keys(t.nodes))
+	out := make([]NodeStatus, len(ids))
+	for i, id := range ids {
+		out[i] = copyNode(id, t.nodes[id])
+	}
+	return out
+}
+
+func copyNode(id string, n *nodeState) NodeStatus {
+	ns := NodeStatus{NodeID: id, Types: make(map[string]*TypeStatus, len(n.types))}
+	for typeURL, ts := range n.types {
+		st := ts.status
+		st.Held = maps.Clone(st.Held)
+		if st.Rejection != nil {
+			r := *st.Rejection
+			st.Rejection = &r
+		}
+		ns.Types[typeURL] = &st
+	}
+	return ns
+}
+
+// HashAny returns the content hash of a marshalled resource; it equals index.Hash
+// of the message it holds.
+func HashAny(a *anypb.Any) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write(a.GetValue())
+	return h.Sum64()
+}
+
+// resourceName returns the name of a marshalled Envoy resource without unmarshalling
+// it: field 1 is the name of every type Arcturus serves (Listener.name,
+// RouteConfiguration.name, Cluster.name, ClusterLoadAssignment.cluster_name), and
+// deterministic encoding writes fields in number order, so it comes first.
+func resourceName(a *anypb.Any) string {
+	b := a.GetValue()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
+}
+
+// RejectedHash returns the content hash of a resource the node refused. It serves
+// the snapshot builder's rejection policy.
+func (t *Tracker) RejectedHash(nodeID, typeURL, name string) (uint64, bool) {
+	r, ok := t.Rejected(nodeID, typeURL, name)
+	return r.Hash, ok
+}
+
+// AckedResource returns a resource as the node last ACKed it.
+func (t *Tracker) AckedResource(nodeID, typeURL, name string) (uint64, *anypb.Any, bool) {
+	h, ok := t.Holds(nodeID, typeURL, name)
+	return h.Hash, h.Resource, ok
+}
