@@ -150,7 +150,7 @@ func run(ctx context.Context, o options) error {
 	var statusFollows func(feedback.Change)
 	tracker := feedback.NewTracker(func(c feedback.Change) {
 		if c.Nacked && o.rollbackRejected {
-			builder.NodesChanged([]string{c.NodeID})
+			builder.BuildNow(ctx, c.NodeID)
 		}
 		statusFollows(c)
 	})

@@ -14,7 +14,9 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -40,11 +42,26 @@ type sotwClient struct {
 	cancel  context.CancelFunc
 	// responses delivers every response received, in order.
 	responses chan *discoveryv3.DiscoveryResponse
+	// reject, when set, decides per response: a non-empty message NACKs it.
+	reject func(*discoveryv3.DiscoveryResponse) string
+}
+
+// sotwOption changes a sotwClient before it starts.
+type sotwOption func(*sotwClient)
+
+// rejecting makes the client NACK the responses for which reject returns a message.
+func rejecting(reject func(*discoveryv3.DiscoveryResponse) string) sotwOption {
+	return func(c *sotwClient) { c.reject = reject }
 }
 
 // newSotW opens a stream as node and subscribes to typeURL (wildcard when names is
 // empty), starting from version (empty for a fresh client).
 func newSotW(t *testing.T, addr, node, typeURL, version string, names ...string) *sotwClient {
+	return newSotWWith(t, addr, node, typeURL, version, nil, names...)
+}
+
+// newSotWWith is newSotW with options.
+func newSotWWith(t *testing.T, addr, node, typeURL, version string, opts []sotwOption, names ...string) *sotwClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := dial(t, addr).StreamAggregatedResources(ctx)
@@ -53,6 +70,9 @@ func newSotW(t *testing.T, addr, node, typeURL, version string, names ...string)
 		t.Fatal(err)
 	}
 	c := &sotwClient{t: t, node: node, typeURL: typeURL, stream: stream, cancel: cancel, responses: make(chan *discoveryv3.DiscoveryResponse, 100)}
+	for _, o := range opts {
+		o(c)
+	}
 	t.Cleanup(cancel)
 	if err := stream.Send(&discoveryv3.DiscoveryRequest{
 		Node: &corev3.Node{Id: node}, TypeUrl: typeURL, VersionInfo: version, ResourceNames: names,
@@ -61,15 +81,25 @@ func newSotW(t *testing.T, addr, node, typeURL, version string, names ...string)
 	}
 	go func() {
 		defer close(c.responses)
+		acked := version
 		for {
 			resp, err := stream.Recv()
 			if err != nil {
 				return
 			}
 			c.responses <- resp
-			_ = stream.Send(&discoveryv3.DiscoveryRequest{
-				TypeUrl: typeURL, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(), ResourceNames: names,
-			})
+			req := &discoveryv3.DiscoveryRequest{TypeUrl: typeURL, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce(), ResourceNames: names}
+			if c.reject != nil {
+				if msg := c.reject(resp); msg != "" {
+					// A NACK names the version the client still runs, like Envoy.
+					req.VersionInfo = acked
+					req.ErrorDetail = &status.Status{Code: int32(codes.InvalidArgument), Message: msg}
+				}
+			}
+			if req.ErrorDetail == nil {
+				acked = resp.GetVersionInfo()
+			}
+			_ = stream.Send(req)
 		}
 	}()
 	return c

@@ -67,6 +67,17 @@ type Rejections interface {
 	Forget(nodeID, typeURL, name string)
 }
 
+// Observer is told what the builder publishes, for metrics. Its methods are called
+// with the builder's lock held: they must be quick and must not call the builder.
+type Observer interface {
+	// Published reports a snapshot set in the cache: its version and resource count
+	// per type URL, and when the earliest index change it includes was observed
+	// (zero when the build only follows a new stream).
+	Published(nodeID string, versions map[string]string, counts map[string]int, changedAt time.Time)
+	// Built reports one pass over the dirty nodes.
+	Built(nodes int, d time.Duration)
+}
+
 // Builder keeps the snapshot cache in step with the index for every connected node.
 // Its methods are safe for concurrent use. Nothing is built before MarkReady: a
 // replica answers Envoys only once it holds the complete picture, because for
@@ -78,14 +89,21 @@ type Builder struct {
 	log   logr.Logger
 	// Rejections, when set before Start, enables the rejection policy.
 	Rejections Rejections
+	// Observer, when set before Start, is told about builds and publications.
+	Observer Observer
 
 	ready     chan struct{}
 	readyOnce sync.Once
 	kick      chan struct{}
 
+	// buildMu serialises builds, so a snapshot computed from an older index state
+	// is never published after a newer one.
+	buildMu sync.Mutex
+
 	mu        sync.Mutex
 	streams   map[string]int               // node ID → open streams
 	dirty     map[string]struct{}          // connected nodes to rebuild
+	changed   map[string]time.Time         // dirty node ID → first index change not yet built
 	published map[string]map[string]string // node ID → type URL → version set in the cache
 }
 
@@ -100,6 +118,7 @@ func NewBuilder(idx *index.Index, c cachev3.SnapshotCache, opts Options, log log
 		kick:      make(chan struct{}, 1),
 		streams:   map[string]int{},
 		dirty:     map[string]struct{}{},
+		changed:   map[string]time.Time{},
 		published: map[string]map[string]string{},
 	}
 }
@@ -107,11 +126,15 @@ func NewBuilder(idx *index.Index, c cachev3.SnapshotCache, opts Options, log log
 // NodesChanged marks nodes for rebuilding; nodes without an open stream are
 // ignored. It is the index's change notification.
 func (b *Builder) NodesChanged(nodeIDs []string) {
+	now := time.Now()
 	b.mu.Lock()
 	n := 0
 	for _, id := range nodeIDs {
 		if b.streams[id] > 0 {
 			b.dirty[id] = struct{}{}
+			if _, ok := b.changed[id]; !ok {
+				b.changed[id] = now
+			}
 			n++
 		}
 	}
@@ -144,6 +167,7 @@ func (b *Builder) StreamClosed(nodeID string) {
 	if b.streams[nodeID] <= 1 {
 		delete(b.streams, nodeID)
 		delete(b.dirty, nodeID)
+		delete(b.changed, nodeID)
 		delete(b.published, nodeID)
 		// Safe: with no open stream the node has no watch left to drop.
 		b.cache.ClearSnapshot(nodeID)
@@ -231,30 +255,48 @@ func (b *Builder) debounce(ctx context.Context) {
 
 func (b *Builder) buildDirty(ctx context.Context) {
 	b.mu.Lock()
-	dirty := b.dirty
-	b.dirty = map[string]struct{}{}
+	dirty, changed := b.dirty, b.changed
+	b.dirty, b.changed = map[string]struct{}{}, map[string]time.Time{}
 	b.mu.Unlock()
 
 	start := time.Now()
 	published := 0
 	for id := range dirty {
-		if b.build(ctx, id) {
+		if b.build(ctx, id, changed[id]) {
 			published++
 		}
 	}
 	if len(dirty) > 0 {
 		b.log.V(1).Info("Built snapshots", "dirty", len(dirty), "published", published, "duration", time.Since(start))
+		if b.Observer != nil {
+			b.Observer.Built(len(dirty), time.Since(start))
+		}
 	}
 }
 
-// build computes the node's snapshot and publishes it when a version changed.
-func (b *Builder) build(ctx context.Context, nodeID string) bool {
+// BuildNow rebuilds one node's snapshot synchronously. It serves the rejection
+// policy: called from the stream callback of a NACK, it publishes the node's
+// accepted version before go-control-plane answers the NACK, which would
+// otherwise re-send the rejected version at once.
+func (b *Builder) BuildNow(ctx context.Context, nodeID string) {
+	if !b.Ready() {
+		return
+	}
+	b.build(ctx, nodeID, time.Time{})
+}
+
+// build computes the node's snapshot and publishes it when a version changed;
+// changedAt is when the first index change it includes was observed (or zero).
+func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time) bool {
+	b.buildMu.Lock()
+	defer b.buildMu.Unlock()
 	byType, found := b.index.NodeResources(nodeID)
 	if !found {
 		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
 	}
 	snap := &cachev3.Snapshot{}
 	versions := make(map[string]string, len(TypeURLs))
+	counts := make(map[string]int, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
 		rs := b.withoutRejected(nodeID, typeURL, byType[typeURL])
 		items := make([]types.Resource, len(rs))
@@ -262,7 +304,7 @@ func (b *Builder) build(ctx context.Context, nodeID string) bool {
 			items[i] = r.Message
 		}
 		v := Version(rs)
-		versions[typeURL] = v
+		versions[typeURL], counts[typeURL] = v, len(rs)
 		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
 	}
 
@@ -280,6 +322,9 @@ func (b *Builder) build(ctx context.Context, nodeID string) bool {
 	}
 	b.published[nodeID] = versions
 	b.log.V(1).Info("Published snapshot", "node", nodeID, "versions", versions)
+	if b.Observer != nil {
+		b.Observer.Published(nodeID, versions, counts, changedAt)
+	}
 	return true
 }
 
