@@ -37,7 +37,7 @@ type EnvoyReconciler struct {
 	kind    envoyKind
 	index   *index.Index
 	proxies ProxyStatus
-	trigger *namespaceTrigger
+	trigger *trigger
 	// writeStatus reports whether this replica writes status.
 	writeStatus func() bool
 
@@ -66,7 +66,7 @@ func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	}
 	if changed && r.trigger != nil {
 		// Other kinds of the namespace may refer to what changed.
-		r.trigger.enqueue(req.Namespace, r.kind.Name)
+		r.trigger.enqueueNamespace(req.Namespace, r.kind.Name)
 	}
 	if !r.writeStatus() {
 		return ctrl.Result{}, nil

@@ -10,7 +10,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -19,11 +21,14 @@ import (
 // Every replica runs it.
 type PodReconciler struct {
 	client.Client
-	index   *index.Index
-	trigger *namespaceTrigger
+	index     *index.Index
+	trigger   *trigger
+	proxies   ProxyStatus
+	published Published
 }
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
 
 // Reconcile records the pod, or forgets it once it is gone or has terminated.
 func (r *PodReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
@@ -36,14 +41,14 @@ func (r *PodReconciler) Reconcile(ctx context.Context, req reconcile.Request) (c
 		return ctrl.Result{}, err
 	}
 	r.changed(pod.Namespace, r.apply(&pod))
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.updateReadinessGate(ctx, &pod)
 }
 
 // changed re-checks the references of the namespace's resources when the pods
 // they select changed.
 func (r *PodReconciler) changed(namespace string, affected []string) {
 	if len(affected) > 0 && r.trigger != nil {
-		r.trigger.enqueue(namespace, "")
+		r.trigger.enqueueNamespace(namespace, "")
 	}
 }
 
@@ -59,6 +64,7 @@ func (r *PodReconciler) apply(pod *corev1.Pod) []string {
 func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&corev1.Pod{}).
+		WatchesRawSource(source.Channel(r.trigger.events[podQueue], &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Complete(r)
 }
@@ -72,6 +78,7 @@ func TrimPod(obj any) (any, error) {
 	}
 	return &corev1.Pod{
 		TypeMeta: pod.TypeMeta,
+		Spec:     corev1.PodSpec{ReadinessGates: pod.Spec.ReadinessGates},
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              pod.Name,
 			Namespace:         pod.Namespace,
@@ -81,6 +88,16 @@ func TrimPod(obj any) (any, error) {
 			CreationTimestamp: pod.CreationTimestamp,
 			DeletionTimestamp: pod.DeletionTimestamp,
 		},
-		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs},
+		Status: corev1.PodStatus{Phase: pod.Status.Phase, PodIP: pod.Status.PodIP, PodIPs: pod.Status.PodIPs, Conditions: gateConditions(pod)},
 	}, nil
+}
+
+// gateConditions keeps the readiness gate condition of a pod, if any.
+func gateConditions(pod *corev1.Pod) []corev1.PodCondition {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == ReadinessGate {
+			return []corev1.PodCondition{c}
+		}
+	}
+	return nil
 }

@@ -21,9 +21,11 @@ import (
 
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Readiness is told when the index holds the complete picture.
-type Readiness interface {
+// Snapshots is the snapshot builder as the controllers see it: told when the index
+// holds the complete picture, and asked what each node was last published.
+type Snapshots interface {
 	MarkReady()
+	Published
 }
 
 // Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
@@ -31,7 +33,7 @@ type Readiness interface {
 // replica serves anything (every replica), and a status pass that runs once this
 // replica is elected leader. proxies (may be nil) tells what the Envoys hold; the
 // returned function must receive its changes, so that status follows them.
-func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness, proxies ProxyStatus) (func(feedback.Change), error) {
+func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus) (func(feedback.Change), error) {
 	elected := mgr.Elected()
 	isLeader := func() bool {
 		select {
@@ -41,11 +43,11 @@ func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness, proxies ProxySta
 			return false
 		}
 	}
-	trigger := newNamespaceTrigger(envoyKinds)
+	trigger := newTrigger(envoyKinds)
 	if err := mgr.Add(trigger); err != nil {
 		return nil, err
 	}
-	pods := &PodReconciler{Client: mgr.GetClient(), index: idx, trigger: trigger}
+	pods := &PodReconciler{Client: mgr.GetClient(), index: idx, trigger: trigger, proxies: proxies, published: snapshots}
 	if err := pods.setupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up Pod controller: %w", err)
 	}
@@ -57,7 +59,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness, proxies ProxySta
 		}
 		envoy = append(envoy, r)
 	}
-	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: ready}
+	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: snapshots}
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
@@ -72,12 +74,14 @@ func Setup(mgr ctrl.Manager, idx *index.Index, ready Readiness, proxies ProxySta
 
 	events := &rejectionEvents{index: idx, proxies: proxies, recorder: mgr.GetEventRecorder("arcturus")}
 	return func(c feedback.Change) {
-		_, namespace, ok := index.ParseNodeID(c.NodeID)
+		podName, namespace, ok := index.ParseNodeID(c.NodeID)
 		if !ok {
 			return
 		}
-		// Every kind's status counts this node's proxies.
-		trigger.enqueue(namespace, "")
+		// Every kind's status counts this node's proxies; the pod's readiness
+		// gate follows what its Envoy ACKed.
+		trigger.enqueueNamespace(namespace, "")
+		trigger.enqueue(podQueue, types.NamespacedName{Namespace: namespace, Name: podName})
 		if c.Nacked && isLeader() {
 			events.nacked(c.NodeID, c.TypeURL)
 		}
@@ -90,7 +94,7 @@ type warmup struct {
 	reader client.Reader
 	pods   *PodReconciler
 	envoy  []*EnvoyReconciler
-	ready  Readiness
+	ready  interface{ MarkReady() }
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica warms up.

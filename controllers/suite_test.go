@@ -47,10 +47,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// readyFlag records MarkReady.
+// readyFlag records MarkReady; nothing is ever published.
 type readyFlag chan struct{}
 
-func (r readyFlag) MarkReady() { close(r) }
+func (r readyFlag) MarkReady()                         { close(r) }
+func (r readyFlag) Published(string) map[string]string { return nil }
 
 // runningController is one running manager with the Arcturus controllers and its own index.
 type runningController struct {

@@ -5,61 +5,75 @@ import (
 	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
-// namespaceTrigger re-queues namespaces into the Envoy-kind controllers when
-// something they depend on changed outside their own kind: a referenced resource of
-// another kind, or the pods a resource selects. Both change the ResolvedRefs
-// condition without touching the object itself.
+// podQueue is the trigger queue of the Pod controller.
+const podQueue = "Pod"
+
+// trigger re-queues work into controllers when something they depend on changed
+// outside the objects they watch: a referenced resource of another kind or the
+// pods a resource selects (ResolvedRefs), and what the Envoys ACKed or rejected
+// (status.proxies, Ready, the pods' readiness gate).
 //
-// Requests are coalesced per kind and namespace and handed to each controller by
-// one goroutine, so a reconciler never blocks on another controller's queue.
-type namespaceTrigger struct {
+// Requests are coalesced per queue and key, and handed to each controller by one
+// goroutine, so the caller (a reconciler, or an xDS stream callback) never blocks
+// on another controller's queue.
+type trigger struct {
 	mu      sync.Mutex
-	pending map[string]map[string]bool // kind → namespaces
+	pending map[string]map[types.NamespacedName]bool // queue → keys
 	wake    map[string]chan struct{}
 	events  map[string]chan event.GenericEvent
+	envoy   []string // the queues of the Envoy kinds
 }
 
-func newNamespaceTrigger(kinds []envoyKind) *namespaceTrigger {
-	t := &namespaceTrigger{
-		pending: map[string]map[string]bool{},
+func newTrigger(kinds []envoyKind) *trigger {
+	t := &trigger{
+		pending: map[string]map[types.NamespacedName]bool{},
 		wake:    map[string]chan struct{}{},
 		events:  map[string]chan event.GenericEvent{},
 	}
 	for _, k := range kinds {
-		t.pending[k.Name] = map[string]bool{}
-		t.wake[k.Name] = make(chan struct{}, 1)
-		t.events[k.Name] = make(chan event.GenericEvent)
+		t.envoy = append(t.envoy, k.Name)
+	}
+	for _, q := range append([]string{podQueue}, t.envoy...) {
+		t.pending[q] = map[types.NamespacedName]bool{}
+		t.wake[q] = make(chan struct{}, 1)
+		t.events[q] = make(chan event.GenericEvent)
 	}
 	return t
 }
 
-// enqueue asks every kind but except (may be empty) to reconcile the namespace.
-func (t *namespaceTrigger) enqueue(namespace, except string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for kind, set := range t.pending {
-		if kind == except {
-			continue
-		}
-		set[namespace] = true
-		select {
-		case t.wake[kind] <- struct{}{}:
-		default:
+// enqueueNamespace asks every Envoy kind but except (may be empty) to reconcile
+// the namespace.
+func (t *trigger) enqueueNamespace(namespace, except string) {
+	for _, q := range t.envoy {
+		if q != except {
+			t.enqueue(q, types.NamespacedName{Namespace: namespace})
 		}
 	}
 }
 
+// enqueue asks the queue's controller to reconcile key.
+func (t *trigger) enqueue(queue string, key types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending[queue][key] = true
+	select {
+	case t.wake[queue] <- struct{}{}:
+	default:
+	}
+}
+
 // Start delivers pending requests until ctx ends. It implements manager.Runnable.
-func (t *namespaceTrigger) Start(ctx context.Context) error {
+func (t *trigger) Start(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for kind := range t.pending {
+	for q := range t.pending {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.deliver(ctx, kind)
+			t.deliver(ctx, q)
 		}()
 	}
 	wg.Wait()
@@ -67,23 +81,24 @@ func (t *namespaceTrigger) Start(ctx context.Context) error {
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica
-// keeps its conditions computed.
-func (t *namespaceTrigger) NeedLeaderElection() bool { return false }
+// keeps its index and conditions computed.
+func (t *trigger) NeedLeaderElection() bool { return false }
 
-func (t *namespaceTrigger) deliver(ctx context.Context, kind string) {
+func (t *trigger) deliver(ctx context.Context, queue string) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.wake[kind]:
+		case <-t.wake[queue]:
 		}
 		t.mu.Lock()
-		namespaces := t.pending[kind]
-		t.pending[kind] = map[string]bool{}
+		keys := t.pending[queue]
+		t.pending[queue] = map[types.NamespacedName]bool{}
 		t.mu.Unlock()
-		for ns := range namespaces {
+		for key := range keys {
+			obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 			select {
-			case t.events[kind] <- event.GenericEvent{Object: &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: ns}}}:
+			case t.events[queue] <- event.GenericEvent{Object: obj}:
 			case <-ctx.Done():
 				return
 			}

@@ -9,8 +9,10 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
@@ -154,4 +156,79 @@ func TestFeedback(t *testing.T) {
 		picky.cancel()
 		waitProxies(t, ns, "backend", ourv1alpha1.ProxyCounts{Selected: 2, Connected: 1, Acked: 1}, ourv1alpha1.ReasonProgrammed)
 	})
+}
+
+// podGate returns the pod's readiness gate condition, if set.
+func podGate(t *testing.T, ns, name string) *corev1.PodCondition {
+	t.Helper()
+	var pod corev1.Pod
+	if err := k8s.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: name}, &pod); err != nil {
+		t.Fatal(err)
+	}
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == "envoy.arcturus.dev/config-acked" {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func waitGate(t *testing.T, ns, name string, status corev1.ConditionStatus, reason string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("pod %s readiness gate %s/%s", name, status, reason), func() error {
+		if c := podGate(t, ns, name); c == nil || c.Status != status || c.Reason != reason {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+}
+
+// TestReadinessGate checks that a pod declaring the Arcturus readiness gate is
+// ready once its Envoy ACKed every type, and not while it rejects.
+func TestReadinessGate(t *testing.T) {
+	a := startArcturus(t)
+	ns := newNamespace(t)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gw-0", Labels: map[string]string{"app": "gw"}},
+		Spec: corev1.PodSpec{
+			Containers:     []corev1.Container{{Name: "envoy", Image: "envoy"}},
+			ReadinessGates: []corev1.PodReadinessGate{{ConditionType: "envoy.arcturus.dev/config-acked"}},
+		},
+	}
+	if err := k8s.Create(testContext(t), pod); err != nil {
+		t.Fatal(err)
+	}
+	newPod(t, ns, "plain", "10.0.0.2", nil) // no gate: never patched
+	cluster := func(timeout string) object {
+		cfg := staticCluster("backend", 8001)
+		cfg["connect_timeout"] = timeout
+		return object{kind: "Cluster", name: "backend", config: cfg}
+	}
+	apply(t, ns, cluster("1s"))
+	waitAccepted(t, ns, "Cluster", "backend", "Valid")
+
+	node := "gw-0." + ns
+	newSotWWith(t, a.XDSAddr, node, resourcev3.ClusterType, "", []sotwOption{rejecting(func(r *discoveryv3.DiscoveryResponse) string {
+		if connectTimeout(t, r, "backend") == 5*time.Second {
+			return "no 5s timeouts"
+		}
+		return ""
+	})})
+	for _, typeURL := range []string{resourcev3.EndpointType, resourcev3.ListenerType, resourcev3.RouteType} {
+		newSotW(t, a.XDSAddr, node, typeURL, "")
+	}
+	newSotW(t, a.XDSAddr, "plain."+ns, resourcev3.ClusterType, "")
+	waitGate(t, ns, "gw-0", corev1.ConditionTrue, "Acked")
+
+	apply(t, ns, cluster("5s"))
+	waitGate(t, ns, "gw-0", corev1.ConditionFalse, "Rejected")
+	if c := podGate(t, ns, "gw-0"); !strings.Contains(c.Message, "no 5s timeouts") {
+		t.Errorf("gate message %q does not carry Envoy's", c.Message)
+	}
+
+	apply(t, ns, cluster("2s"))
+	waitGate(t, ns, "gw-0", corev1.ConditionTrue, "Acked")
+	if c := podGate(t, ns, "plain"); c != nil {
+		t.Errorf("a pod without the gate got condition %+v", c)
+	}
 }

@@ -381,3 +381,10 @@ func Version(rs []*index.Resource) string {
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }
+
+// Published returns the versions per type last published for the node, or nil.
+func (b *Builder) Published(nodeID string) map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maps.Clone(b.published[nodeID])
+}
