@@ -65,6 +65,33 @@ func TestGRPCXDS(t *testing.T) {
 		waitAccepted(t, ns, "Endpoint", "echo-backend", "Valid")
 		c.waitBackend("two", 20*time.Second)
 		c.expectOnly("two", 10)
+
+		// grpc-go as a real NACKing client: a load-balancing policy it does not
+		// implement is valid Envoy config, so Arcturus accepts and serves it, grpc-go
+		// rejects it, and the Cluster says so with grpc-go's own message. The client
+		// keeps the cluster it had, so RPCs go on working.
+		maglev := edsCluster("echo-backend")
+		maglev["lb_policy"] = "MAGLEV"
+		apply(t, ns, object{kind: "Cluster", name: "echo-backend", selector: selected, config: maglev})
+		waitAccepted(t, ns, "Cluster", "echo-backend", "Valid")
+		eventually(t, "Cluster echo-backend Ready=False/Rejected with grpc-go's message", func() error {
+			_, cond := clusterStatus(t, ns, "echo-backend")
+			if cond == nil || cond.reason != "Rejected" || !strings.Contains(cond.message, "unexpected lbPolicy MAGLEV") {
+				return fmt.Errorf("Ready %+v", cond)
+			}
+			return nil
+		})
+		c.expectOnly("two", 5)
+
+		// Back to a policy grpc-go knows: Programmed again.
+		apply(t, ns, object{kind: "Cluster", name: "echo-backend", selector: selected, config: edsCluster("echo-backend")})
+		eventually(t, "Cluster echo-backend Ready=True", func() error {
+			_, cond := clusterStatus(t, ns, "echo-backend")
+			if cond == nil || cond.reason != "Programmed" {
+				return fmt.Errorf("Ready %+v", cond)
+			}
+			return nil
+		})
 	})
 
 	t.Run("unselected pod gets no listener", func(t *testing.T) {
