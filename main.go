@@ -23,14 +23,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/cli"
 	"github.com/arcturus-dev/arcturus/controllers"
 	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
+	"github.com/arcturus-dev/arcturus/xds/csds"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/metrics"
 	"github.com/arcturus-dev/arcturus/xds/server"
 	"github.com/arcturus-dev/arcturus/xds/snapshot"
 )
@@ -45,6 +49,10 @@ type options struct {
 	xdsAddr, metricsAddr, probeAddr string
 	leaderElect, enableWebhooks     bool
 	rollbackRejected                bool
+	xdsTLSCert, xdsTLSKey           string
+	xdsTLSClientCA                  string
+	xdsMaxConnectionAge             time.Duration
+	verifyNodeIP                    bool
 	leaderElectionNamespace         string
 	webhookPort                     int
 	webhookCertDir                  string
@@ -61,6 +69,11 @@ type options struct {
 }
 
 func main() {
+	// proxy-status, config-dump (also as the kubectl plugin kubectl-arcturus):
+	// the CLI, which talks CSDS to a running controller.
+	if code, ran := cli.Main(os.Args); ran {
+		os.Exit(code)
+	}
 	var o options
 	flag.StringVar(&o.xdsAddr, "xds-bind-address", ":18000", "The address the gRPC ADS server binds to.")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The address the Prometheus metrics endpoint binds to; 0 disables it.")
@@ -77,6 +90,11 @@ func main() {
 	flag.Var(&o.webhookCertExtraSANs, "webhook-cert-extra-sans", "builtin mode: extra DNS names and IPs for the serving certificate, comma-separated (repeatable).")
 	flag.StringVar(&o.podNamespace, "pod-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "The controller's namespace, where the webhook Service and Secret are ($POD_NAMESPACE when set).")
 	flag.Var(&o.namespaces, "namespace", "Only watch this namespace (repeatable); default all namespaces.")
+	flag.StringVar(&o.xdsTLSCert, "xds-tls-cert-file", "", "Serve xDS over TLS with this certificate (PEM); reloaded when it changes.")
+	flag.StringVar(&o.xdsTLSKey, "xds-tls-key-file", "", "The private key of --xds-tls-cert-file (PEM).")
+	flag.StringVar(&o.xdsTLSClientCA, "xds-tls-client-ca-file", "", "Require xDS client certificates signed by these CAs (mTLS); reloaded when it changes.")
+	flag.DurationVar(&o.xdsMaxConnectionAge, "xds-max-connection-age", 30*time.Minute, "Close xDS connections after about this long (±10% jitter) so Envoys rebalance across replicas; 0 disables.")
+	flag.BoolVar(&o.verifyNodeIP, "verify-node-ip", true, "Refuse xDS streams whose peer address is not the IP of the pod their node ID names. Turn off behind NAT or a proxy, or for hostNetwork pods sharing a node IP.")
 	flag.BoolVar(&o.rollbackRejected, "rollback-rejected", true, "After an Envoy rejects a resource, keep serving it the version it last accepted until the resource changes, instead of re-sending the rejected one.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
@@ -157,12 +175,34 @@ func run(ctx context.Context, o options) error {
 	if o.rollbackRejected {
 		builder.Rejections = tracker
 	}
+	// metrics: counts what is sent, ACKed and rejected on its way to the tracker, and
+	// times builds and how long index changes take to be ACKed by the nodes.
+	xdsMetrics, err := metrics.New(ctrlmetrics.Registry)
+	if err != nil {
+		return err
+	}
+	observer := xdsMetrics.Wrap(tracker)
+	builder.Observer = observer
 	if err := mgr.Add(builder); err != nil {
 		return err
 	}
 	// serve: ADS from the snapshot cache; stream callbacks tell the builder who is
-	// connected and the tracker what was sent and answered.
-	xds := server.New(server.Options{BindAddress: o.xdsAddr}, snapshots, builder, tracker, ctrl.Log.WithName("xds"))
+	// connected and the tracker (through the metrics) what was sent and answered.
+	// CSDS on the same port reports what each node runs (proxy-status, config-dump).
+	xds, err := server.New(server.Options{
+		BindAddress:      o.xdsAddr,
+		Register:         csds.New(tracker, snapshots, idx).Register,
+		TLSCertFile:      o.xdsTLSCert,
+		TLSKeyFile:       o.xdsTLSKey,
+		ClientCAFile:     o.xdsTLSClientCA,
+		MaxConnectionAge: o.xdsMaxConnectionAge,
+		VerifyNodeIP:     o.verifyNodeIP,
+		Pods:             idx,
+	}, snapshots, builder, observer, ctrl.Log.WithName("xds"))
+	if err != nil {
+		return err
+	}
+	builder.Guard = xds
 	if err := mgr.Add(xds); err != nil {
 		return err
 	}

@@ -13,9 +13,9 @@ import (
 func TestStateOfTheWorld(t *testing.T) {
 	a := startArcturus(t)
 	ns, other := newNamespace(t), newNamespace(t)
-	newPod(t, ns, "gw-0", "10.0.0.1", map[string]string{"app": "gw"})
-	newPod(t, ns, "web-0", "10.0.0.2", map[string]string{"app": "web"})
-	newPod(t, other, "gw-0", "10.0.1.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "web-0", "127.0.0.1", map[string]string{"app": "web"})
+	newPod(t, other, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
 
 	apply(t, ns, object{kind: "Cluster", name: "everyone", config: staticCluster("everyone", 8001)})
 	apply(t, ns, object{kind: "Cluster", name: "gw-only", selector: map[string]string{"app": "gw"}, config: staticCluster("gw-only", 8002)})
@@ -67,7 +67,7 @@ func TestStateOfTheWorld(t *testing.T) {
 func TestDelta(t *testing.T) {
 	a := startArcturus(t)
 	ns := newNamespace(t)
-	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	newPod(t, ns, "gw-0", "127.0.0.1", nil)
 	apply(t, ns, object{kind: "Cluster", name: "one", config: staticCluster("one", 8001)})
 	waitAccepted(t, ns, "Cluster", "one", "Valid")
 
@@ -115,7 +115,7 @@ func TestUnknownNodeWaitsForItsPod(t *testing.T) {
 	if len(empty.GetResources()) != 0 || empty.GetVersionInfo() == "" {
 		t.Fatalf("unknown node got version %q with %d resources, want an empty set with a version", empty.GetVersionInfo(), len(empty.GetResources()))
 	}
-	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	newPod(t, ns, "gw-0", "127.0.0.1", nil)
 	c.waitFor("later")
 }
 
@@ -125,7 +125,7 @@ func TestUnknownNodeWaitsForItsPod(t *testing.T) {
 func TestVersionsSurviveRestart(t *testing.T) {
 	first := startArcturus(t)
 	ns := newNamespace(t)
-	newPod(t, ns, "gw-0", "10.0.0.1", nil)
+	newPod(t, ns, "gw-0", "127.0.0.1", nil)
 	apply(t, ns, object{kind: "Cluster", name: "backend", config: edsCluster("backend")})
 	apply(t, ns, object{kind: "Endpoint", name: "backend", config: endpoints("backend", 8001, 8002)})
 	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{

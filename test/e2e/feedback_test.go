@@ -76,8 +76,8 @@ func waitProxies(t *testing.T, ns, name string, want ourv1alpha1.ProxyCounts, re
 func TestFeedback(t *testing.T) {
 	a := startArcturus(t)
 	ns := newNamespace(t)
-	newPod(t, ns, "gw-0", "10.0.0.1", map[string]string{"app": "gw"})
-	newPod(t, ns, "gw-1", "10.0.0.2", map[string]string{"app": "gw"})
+	newPod(t, ns, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "gw-1", "127.0.0.1", map[string]string{"app": "gw"})
 	cluster := func(timeout string) object {
 		cfg := staticCluster("backend", 8001)
 		cfg["connect_timeout"] = timeout
@@ -198,7 +198,7 @@ func TestReadinessGate(t *testing.T) {
 	if err := k8s.Create(testContext(t), pod); err != nil {
 		t.Fatal(err)
 	}
-	newPod(t, ns, "plain", "10.0.0.2", nil) // no gate: never patched
+	newPod(t, ns, "plain", "127.0.0.1", nil) // no gate: never patched
 	cluster := func(timeout string) object {
 		cfg := staticCluster("backend", 8001)
 		cfg["connect_timeout"] = timeout

@@ -328,3 +328,14 @@ func (x *Index) Lookup(namespace, typeURL, name string) (Resource, bool) {
 	}
 	return *r, true
 }
+
+// PodIP returns the IP of the pod a node ID names; found is false without a pod.
+func (x *Index) PodIP(nodeID string) (ip string, found bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.pods[nodeID]
+	if !ok {
+		return "", false
+	}
+	return p.IP, true
+}

@@ -20,6 +20,7 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -46,6 +47,26 @@ type Options struct {
 	BindAddress string
 	// GracePeriod bounds how long Start waits for streams to finish on shutdown.
 	GracePeriod time.Duration
+	// Register, when set, registers more services on the gRPC server (e.g. CSDS).
+	Register func(grpc.ServiceRegistrar)
+
+	// TLSCertFile and TLSKeyFile, when set, serve xDS over TLS; the files are
+	// reloaded when they change, so rotated certificates need no restart.
+	TLSCertFile, TLSKeyFile string
+	// ClientCAFile, when set with TLS, requires client certificates signed by
+	// these CAs (mTLS); reloaded on change as well.
+	ClientCAFile string
+
+	// MaxConnectionAge closes connections after about this long (grpc-go adds
+	// ±10% jitter), so Envoys rebalance across replicas after a rollout. 0: never.
+	MaxConnectionAge time.Duration
+
+	// VerifyNodeIP refuses streams whose peer address is not the IP of the pod
+	// their node ID names, once that pod has an IP; Pods answers the IPs.
+	VerifyNodeIP bool
+	Pods         PodIPs
+	// Denied, when set, is called for every refused stream (a metric).
+	Denied func()
 }
 
 // Server serves ADS on one gRPC listener. It implements manager.Runnable and runs on
@@ -59,6 +80,8 @@ type Server struct {
 
 	grpc   *grpc.Server
 	health *health.Server
+	guard  *streamGuard
+	tls    *tlsFiles
 
 	mu    sync.Mutex
 	addr  net.Addr
@@ -67,8 +90,8 @@ type Server struct {
 }
 
 // New returns a server answering from c, reporting streams to s and, when obs is
-// not nil, responses and answers to obs.
-func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger) *Server {
+// not nil, responses and answers to obs. It fails when TLS files cannot be loaded.
+func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger) (*Server, error) {
 	srv := &Server{
 		opts:     opts,
 		cache:    c,
@@ -76,28 +99,55 @@ func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger
 		observer: obs,
 		log:      log,
 		health:   health.NewServer(),
+		guard:    newStreamGuard(opts.Pods, opts.VerifyNodeIP, log),
 		bound:    make(chan struct{}),
 		nodes:    map[int64]string{},
 	}
-	srv.grpc = grpc.NewServer(
+	srv.guard.denied = opts.Denied
+	serverOpts := []grpc.ServerOption{
 		// Thousands of Envoys hold one long-lived stream each: allow that many
 		// streams, ping idle connections so dead peers are found, and refuse
 		// clients that ping more often than once every 10 s.
-		grpc.MaxConcurrentStreams(1<<20),
+		grpc.MaxConcurrentStreams(1 << 20),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:    30 * time.Second,
-			Timeout: 10 * time.Second,
+			Time:                  30 * time.Second,
+			Timeout:               10 * time.Second,
+			MaxConnectionAge:      opts.MaxConnectionAge,
+			MaxConnectionAgeGrace: 30 * time.Second,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
-	)
+		grpc.StreamInterceptor(srv.guard.intercept),
+	}
+	if opts.MaxConnectionAge <= 0 {
+		serverOpts[1] = grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second})
+	}
+	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
+		files, err := newTLSFiles(opts.TLSCertFile, opts.TLSKeyFile, opts.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		srv.tls = files
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(files.config())))
+	} else if opts.ClientCAFile != "" {
+		return nil, errors.New("a client CA needs --xds-tls-cert-file and --xds-tls-key-file")
+	}
+	srv.grpc = grpc.NewServer(serverOpts...)
 	xds := serverv3.NewServer(context.Background(), c, srv.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(srv.grpc, xds)
 	healthpb.RegisterHealthServer(srv.grpc, srv.health)
-	return srv
+	if opts.Register != nil {
+		opts.Register(srv.grpc)
+	}
+	return srv, nil
 }
+
+// Verify closes the node's streams that do not come from its pod's IP; the
+// snapshot builder calls it before publishing, so a node whose pod appears or
+// moves never sends its configuration to a stranger.
+func (s *Server) Verify(nodeID, podIP string) { s.guard.Verify(nodeID, podIP) }
 
 // Addr returns the bound address once the listener is open.
 func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
@@ -126,6 +176,9 @@ func (s *Server) Start(ctx context.Context) error {
 	close(s.bound)
 	s.log.Info("Serving xDS", "address", lis.Addr().String())
 
+	if s.tls != nil {
+		go s.tls.watch(ctx, s.log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(lis) }()
 
@@ -134,9 +187,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("serve xDS: %w", err)
 	case <-ctx.Done():
 	}
+	// Shutdown: stop accepting connections and send GOAWAY, then end the open
+	// streams so their Envoys reconnect to another replica at once, rather than
+	// when the grace period runs out.
+	s.log.Info("Stopping xDS: closing streams so Envoys move to another replica")
 	s.health.Shutdown()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	s.guard.closeAll()
 	grace := s.opts.GracePeriod
 	if grace <= 0 {
 		grace = 5 * time.Second

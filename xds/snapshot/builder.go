@@ -78,6 +78,12 @@ type Observer interface {
 	Built(nodes int, d time.Duration)
 }
 
+// Guard closes a node's streams that do not come from its pod's IP. The builder
+// calls it before publishing, so configuration never reaches a spoofed node.
+type Guard interface {
+	Verify(nodeID, podIP string)
+}
+
 // Builder keeps the snapshot cache in step with the index for every connected node.
 // Its methods are safe for concurrent use. Nothing is built before MarkReady: a
 // replica answers Envoys only once it holds the complete picture, because for
@@ -89,6 +95,8 @@ type Builder struct {
 	log   logr.Logger
 	// Rejections, when set before Start, enables the rejection policy.
 	Rejections Rejections
+	// Guard, when set before Start, verifies node identities before publishing.
+	Guard Guard
 	// Observer, when set before Start, is told about builds and publications.
 	Observer Observer
 
@@ -290,6 +298,11 @@ func (b *Builder) BuildNow(ctx context.Context, nodeID string) {
 func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time) bool {
 	b.buildMu.Lock()
 	defer b.buildMu.Unlock()
+	if b.Guard != nil {
+		if ip, found := b.index.PodIP(nodeID); found {
+			b.Guard.Verify(nodeID, ip)
+		}
+	}
 	byType, found := b.index.NodeResources(nodeID)
 	if !found {
 		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
