@@ -9,7 +9,6 @@
 package index
 
 import (
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -35,6 +34,9 @@ type Resource struct {
 	SourceUID types.UID
 	// Hash is a content hash of Message; the index computes it when zero.
 	Hash uint64
+	// Wire is Message with its encoding computed once (see Encoded); the index
+	// sets it, and every node's snapshot shares it.
+	Wire proto.Message
 }
 
 // Selects reports whether the resource applies to a pod with these labels.
@@ -97,8 +99,9 @@ func New(notify func(nodeIDs []string)) *Index {
 }
 
 // ReplaceResources sets the complete list of accepted resources of one type in one
-// namespace. Resources whose content and selector are unchanged affect no node.
-// Names must be unique within the list. It returns the affected node IDs.
+// namespace. Resources whose content and selector are unchanged affect no node and
+// keep their encoding. Names must be unique within the list, and calls for the same
+// namespace and type must not run concurrently. It returns the affected node IDs.
 func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource) []string {
 	next := make(map[string]*Resource, len(resources))
 	for i := range resources {
@@ -110,12 +113,31 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 		next[r.Name] = &r
 	}
 
+	// Unchanged entries keep their indexed value; new content is encoded outside
+	// the lock, once.
+	x.mu.RLock()
+	prev := x.resources[namespace][typeURL]
+	for name, r := range next {
+		if old, ok := prev[name]; ok && sameResource(old, r) {
+			next[name] = old
+		}
+	}
+	x.mu.RUnlock()
+	for _, r := range next {
+		if r.Wire == nil {
+			r.Wire = r.Message
+			if e, err := NewEncoded(r.Message); err == nil {
+				r.Wire = e
+			}
+		}
+	}
+
 	x.mu.Lock()
 	byType := x.resources[namespace]
-	prev := byType[typeURL]
+	prev = byType[typeURL]
 	var changed []*Resource // old and new versions of every changed entry
 	for name, r := range next {
-		if old, ok := prev[name]; !ok || old.Hash != r.Hash || !maps.Equal(old.Selector, r.Selector) || old.Source != r.Source {
+		if old, ok := prev[name]; !ok || old != r {
 			changed = append(changed, r)
 			if ok {
 				changed = append(changed, old)
@@ -144,6 +166,12 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 
 	x.notifyNodes(affected)
 	return affected
+}
+
+// sameResource reports whether two versions of an entry serve the same thing to
+// the same pods.
+func sameResource(a, b *Resource) bool {
+	return a.Hash == b.Hash && maps.Equal(a.Selector, b.Selector) && a.Source == b.Source && a.SourceUID == b.SourceUID
 }
 
 // selectedLocked returns the node IDs of the namespace's pods selected by any of rs.
@@ -262,9 +290,7 @@ func Hash(m proto.Message) uint64 {
 		// still deterministic rather than silently colliding with another message.
 		b = []byte(err.Error())
 	}
-	h := fnv.New64a()
-	_, _ = h.Write(b)
-	return h.Sum64()
+	return hashBytes(b)
 }
 
 // Ref names a resource that another resource depends on.

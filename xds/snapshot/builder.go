@@ -372,7 +372,7 @@ func (b *Builder) withoutRejected(nodeID, typeURL string, rs []*index.Resource) 
 			continue
 		}
 		old := *r
-		old.Message, old.Hash = msg, ackedHash
+		old.Message, old.Wire, old.Hash = msg, nil, ackedHash
 		out = append(out, &old)
 	}
 	if out == nil {
