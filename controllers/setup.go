@@ -80,7 +80,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 		}
 		// Every kind's status counts this node's proxies; the pod's readiness
 		// gate follows what its Envoy ACKed.
-		trigger.enqueueNamespace(namespace, "")
+		trigger.enqueueNamespaceThrottled(namespace)
 		trigger.enqueue(podQueue, types.NamespacedName{Namespace: namespace, Name: podName})
 		if c.Nacked && isLeader() {
 			events.nacked(c.NodeID, c.TypeURL)

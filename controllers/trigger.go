@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"sync"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,13 +27,23 @@ type trigger struct {
 	wake    map[string]chan struct{}
 	events  map[string]chan event.GenericEvent
 	envoy   []string // the queues of the Envoy kinds
+
+	// throttled: namespaces whose proxy-driven refresh is scheduled.
+	throttled map[string]bool
 }
+
+// proxyStatusInterval bounds how often proxy feedback (ACKs and NACKs, which
+// arrive per node) re-evaluates a namespace's status: a change reaching a thousand
+// Envoys then costs a few status writes per object, not a thousand.
+const proxyStatusInterval = time.Second
 
 func newTrigger(kinds []envoyKind) *trigger {
 	t := &trigger{
 		pending: map[string]map[types.NamespacedName]bool{},
 		wake:    map[string]chan struct{}{},
 		events:  map[string]chan event.GenericEvent{},
+
+		throttled: map[string]bool{},
 	}
 	for _, k := range kinds {
 		t.envoy = append(t.envoy, k.Name)
@@ -53,6 +64,24 @@ func (t *trigger) enqueueNamespace(namespace, except string) {
 			t.enqueue(q, types.NamespacedName{Namespace: namespace})
 		}
 	}
+}
+
+// enqueueNamespaceThrottled is enqueueNamespace for proxy feedback: at most once
+// per proxyStatusInterval per namespace, and always after the latest call.
+func (t *trigger) enqueueNamespaceThrottled(namespace string) {
+	t.mu.Lock()
+	scheduled := t.throttled[namespace]
+	t.throttled[namespace] = true
+	t.mu.Unlock()
+	if scheduled {
+		return
+	}
+	time.AfterFunc(proxyStatusInterval, func() {
+		t.mu.Lock()
+		delete(t.throttled, namespace)
+		t.mu.Unlock()
+		t.enqueueNamespace(namespace, "")
+	})
 }
 
 // enqueue asks the queue's controller to reconcile key.
