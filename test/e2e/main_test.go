@@ -105,9 +105,11 @@ func run(m *testing.M) int {
 type arcturus struct {
 	// XDSAddr is the host:port of its ADS server.
 	XDSAddr string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	once    sync.Once
+	// MetricsAddr is the host:port of its Prometheus metrics endpoint.
+	MetricsAddr string
+	cmd         *exec.Cmd
+	done        chan struct{}
+	once        sync.Once
 }
 
 // startArcturus runs the binary with the given extra flags and waits until it is
@@ -115,12 +117,12 @@ type arcturus struct {
 func startArcturus(t *testing.T, args ...string) *arcturus {
 	t.Helper()
 	ports := freePorts(t, 3)
-	a := &arcturus{XDSAddr: "127.0.0.1:" + ports[0], done: make(chan struct{})}
+	a := &arcturus{XDSAddr: "127.0.0.1:" + ports[0], MetricsAddr: "127.0.0.1:" + ports[1], done: make(chan struct{})}
 	probe := "127.0.0.1:" + ports[2]
 	a.cmd = exec.Command(binary, append([]string{
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", a.XDSAddr,
-		"--metrics-bind-address", "127.0.0.1:" + ports[1],
+		"--metrics-bind-address", a.MetricsAddr,
 		"--health-probe-bind-address", probe,
 		"--enable-webhooks=false",
 		"--zap-log-level", strconv.Itoa(logLevel()),

@@ -126,7 +126,7 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 	for _, r := range next {
 		if r.Wire == nil {
 			r.Wire = r.Message
-			if e, err := NewEncoded(r.Message); err == nil {
+			if e, err := NewEncoded(r.Name, r.Message); err == nil {
 				r.Wire = e
 			}
 		}

@@ -19,17 +19,19 @@ import (
 // wrapped message, so the value behaves like the original everywhere else.
 type Encoded struct {
 	proto.Message
+	name    string
 	bytes   []byte
 	methods protoiface.Methods
 }
 
-// NewEncoded wraps m with its deterministic encoding.
-func NewEncoded(m proto.Message) (*Encoded, error) {
+// NewEncoded wraps m, the Envoy resource called name, with its deterministic
+// encoding.
+func NewEncoded(name string, m proto.Message) (*Encoded, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		return nil, err
 	}
-	e := &Encoded{Message: m, bytes: b}
+	e := &Encoded{Message: m, name: name, bytes: b}
 	e.methods = protoiface.Methods{
 		Flags: protoiface.SupportMarshalDeterministic,
 		Size:  func(protoiface.SizeInput) protoiface.SizeOutput { return protoiface.SizeOutput{Size: len(e.bytes)} },
@@ -43,6 +45,10 @@ func NewEncoded(m proto.Message) (*Encoded, error) {
 	}
 	return e, nil
 }
+
+// GetName returns the Envoy resource name. go-control-plane finds resource names
+// through this method (types.ResourceWithName), e.g. for delta version maps.
+func (e *Encoded) GetName() string { return e.name }
 
 // Bytes returns the encoding; callers must not modify it.
 func (e *Encoded) Bytes() []byte { return e.bytes }

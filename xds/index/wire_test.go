@@ -32,7 +32,7 @@ func bigCluster(n int) *clusterv3.Cluster {
 
 func TestEncodedMarshalsLikeTheMessage(t *testing.T) {
 	m := bigCluster(10)
-	e, err := NewEncoded(m)
+	e, err := NewEncoded("big", m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,6 +56,9 @@ func TestEncodedMarshalsLikeTheMessage(t *testing.T) {
 	}
 	if !proto.Equal(e, m) {
 		t.Error("the wrapper does not read like the message")
+	}
+	if got := cachev3.GetResourceName(e); got != "big" {
+		t.Errorf("go-control-plane sees the name %q", got)
 	}
 	a, _ := anypb.New(e)
 	if a.GetTypeUrl() != "type.googleapis.com/envoy.config.cluster.v3.Cluster" {
@@ -84,7 +87,7 @@ func TestReplaceResourcesKeepsUnchangedEncodings(t *testing.T) {
 // resource: a full serialization, or a copy of the shared encoding.
 func BenchmarkMarshalPerStream(b *testing.B) {
 	m := bigCluster(500)
-	e, _ := NewEncoded(m)
+	e, _ := NewEncoded("big", m)
 	b.Run("message", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -312,13 +312,9 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 	counts := make(map[string]int, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
 		rs := b.withoutRejected(nodeID, typeURL, byType[typeURL])
-		items := make([]types.Resource, len(rs))
-		for i, r := range rs {
-			items[i] = r.Message
-		}
 		v := Version(rs)
 		versions[typeURL], counts[typeURL] = v, len(rs)
-		snap.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(v, items)
+		snap.Resources[cachev3.GetResponseType(typeURL)] = resources(v, rs)
 	}
 
 	b.mu.Lock()
@@ -379,6 +375,21 @@ func (b *Builder) withoutRejected(nodeID, typeURL string, rs []*index.Resource) 
 		return rs
 	}
 	return out
+}
+
+// resources builds one type's snapshot resources from the shared encoded wrappers
+// (see index.Encoded). It is built by hand rather than with cachev3.NewResources,
+// which looks names up by concrete message type.
+func resources(version string, rs []*index.Resource) cachev3.Resources {
+	items := make(map[string]types.ResourceWithTTL, len(rs))
+	for _, r := range rs {
+		wire := r.Wire
+		if wire == nil {
+			wire = r.Message
+		}
+		items[r.Name] = types.ResourceWithTTL{Resource: wire}
+	}
+	return cachev3.Resources{Version: version, Items: items}
 }
 
 // Version is the content version of a sorted resource list: a hash of the names and

@@ -163,3 +163,24 @@ func TestVersion(t *testing.T) {
 		t.Error("the empty set must have a non-empty version")
 	}
 }
+
+func TestBuilderSharesEncodedResourcesAcrossNodes(t *testing.T) {
+	h := newHarness(t)
+	h.b.MarkReady()
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw-0"})
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw-1"})
+	h.setClusters("a")
+	h.b.StreamOpened("gw-0.ns")
+	h.b.StreamOpened("gw-1.ns")
+	h.clusterVersion(t, "gw-0.ns", "")
+	h.clusterVersion(t, "gw-1.ns", "")
+	s0, _ := h.cache.GetSnapshot("gw-0.ns")
+	s1, _ := h.cache.GetSnapshot("gw-1.ns")
+	r0, r1 := s0.GetResources(resourcev3.ClusterType)["a"], s1.GetResources(resourcev3.ClusterType)["a"]
+	if _, ok := r0.(*index.Encoded); !ok {
+		t.Fatalf("snapshot holds %T, want the index's encoded wrapper", r0)
+	}
+	if r0 != r1 {
+		t.Error("two nodes got separate copies of the same resource version")
+	}
+}

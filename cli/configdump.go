@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"go.yaml.in/yaml/v2"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/xds/index"
+	// The translator registers every Envoy type and extension it accepts, so
+	// protojson can print every Any the Envoys are served.
+	"github.com/arcturus-dev/arcturus/xds/translate"
+)
+
+const configDumpSummary = "Print the Envoy resources a pod's Envoy is served, with their source custom resources, as YAML"
+
+func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var common commonFlags
+	var namespace, kubeconfig, kubeContext string
+	fs := newFlagSet("config-dump", "POD [-n NAMESPACE] [flags]", configDumpSummary, stderr)
+	common.bind(fs)
+	fs.StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: the kubeconfig context's, else \"default\")")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, to read the source custom resources (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
+	fs.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Errorf("want one POD argument, got %d", fs.NArg())}
+	}
+	pod := fs.Arg(0)
+
+	kube := kubeClientConfig(kubeconfig, kubeContext)
+	if namespace == "" {
+		if ns, _, err := kube.Namespace(); err == nil && ns != "" {
+			namespace = ns
+		} else {
+			namespace = metav1.NamespaceDefault
+		}
+	}
+	nodeID := index.NodeID(pod, namespace)
+	resp, err := fetchStatus(ctx, common, &statusv3.ClientStatusRequest{NodeMatchers: []*matcherv3.NodeMatcher{{
+		NodeId: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: nodeID}},
+	}}})
+	if err != nil {
+		return err
+	}
+	if len(resp.GetConfig()) == 0 {
+		return fmt.Errorf("the Envoy of pod %s/%s (node ID %q) is not connected to %s", namespace, pod, nodeID, common.xdsAddress)
+	}
+
+	// Sources are a courtesy: without API access the dump is still useful.
+	sources, err := readSources(ctx, kube, namespace)
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: source custom resources unknown: %v\n", err)
+	}
+	out, err := renderConfigDump(resp.GetConfig()[0], sources)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(out)
+	return err
+}
+
+// kubeClientConfig loads the kubeconfig like kubectl: --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, else the in-cluster config.
+func kubeClientConfig(path, context string) clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
+}
+
+// sourceKey identifies an Envoy resource within a namespace.
+type sourceKey struct{ typeURL, name string }
+
+// readSources maps every Envoy resource the namespace's custom resources serve
+// to "<Kind> <namespace>/<name>".
+func readSources(ctx context.Context, kube clientcmd.ClientConfig, namespace string) (map[sourceKey]string, error) {
+	cfg, err := kube.ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := ourv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	var objs []kindObject
+	for _, k := range translate.Kinds {
+		list, err := newList(k.Name)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return nil, fmt.Errorf("list %ss in %s: %w", k.Name, namespace, err)
+		}
+		for _, o := range list.EnvoyItems() {
+			objs = append(objs, kindObject{kind: k, obj: o})
+		}
+	}
+	return sources(objs), nil
+}
+
+// kindObject is a custom resource and its kind.
+type kindObject struct {
+	kind translate.Kind
+	obj  ourv1alpha1.Object
+}
+
+// sources picks, for every Envoy name of every kind, the object that serves it:
+// the accepted one, else one that still serves its last accepted spec; objects
+// that lost a name conflict serve nothing.
+func sources(objs []kindObject) map[sourceKey]string {
+	rank := func(o ourv1alpha1.Object) int {
+		st := o.EnvoyStatus()
+		c := meta.FindStatusCondition(st.Conditions, ourv1alpha1.ConditionAccepted)
+		switch {
+		case c != nil && c.Status == metav1.ConditionTrue:
+			return 2
+		case c != nil && c.Reason == ourv1alpha1.ReasonConflict:
+			return 0
+		case st.LastAccepted != nil:
+			return 1
+		}
+		return 0
+	}
+	best := map[sourceKey]int{}
+	out := map[sourceKey]string{}
+	for _, ko := range objs {
+		name := ko.obj.EnvoyStatus().EnvoyName
+		r := rank(ko.obj)
+		if name == "" || r == 0 {
+			continue
+		}
+		key := sourceKey{ko.kind.TypeURL, name}
+		if r > best[key] {
+			best[key] = r
+			out[key] = fmt.Sprintf("%s %s/%s", ko.kind.Name, ko.obj.GetNamespace(), ko.obj.GetName())
+		}
+	}
+	return out
+}
+
+func newList(kind string) (ourv1alpha1.ObjectList, error) {
+	switch kind {
+	case "Listener":
+		return &ourv1alpha1.ListenerList{}, nil
+	case "Route":
+		return &ourv1alpha1.RouteList{}, nil
+	case "Cluster":
+		return &ourv1alpha1.ClusterList{}, nil
+	case "Endpoint":
+		return &ourv1alpha1.EndpointList{}, nil
+	}
+	return nil, fmt.Errorf("unknown kind %s", kind)
+}
+
+// statusNames are the config-dump status words.
+var statusNames = map[statusv3.ConfigStatus]string{
+	statusv3.ConfigStatus_SYNCED:   "SYNCED",
+	statusv3.ConfigStatus_STALE:    "STALE",
+	statusv3.ConfigStatus_ERROR:    "NACKED",
+	statusv3.ConfigStatus_NOT_SENT: "NOT_SENT",
+	statusv3.ConfigStatus_UNKNOWN:  "UNKNOWN",
+}
+
+// typeNames are the short type names.
+var typeNames = map[string]string{
+	resourcev3.ClusterType:  "cluster",
+	resourcev3.EndpointType: "endpoint",
+	resourcev3.ListenerType: "listener",
+	resourcev3.RouteType:    "route",
+}
+
+// renderConfigDump prints one node's resources as a YAML list of
+// {type, name, source, status, version, error, config, rejectedConfig}.
+func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) ([]byte, error) {
+	list := []yaml.MapSlice{}
+	for _, c := range cc.GetGenericXdsConfigs() {
+		typ := typeNames[c.GetTypeUrl()]
+		if typ == "" {
+			typ = c.GetTypeUrl()
+		}
+		e := yaml.MapSlice{{Key: "type", Value: typ}, {Key: "name", Value: c.GetName()}}
+		if src, ok := sources[sourceKey{c.GetTypeUrl(), c.GetName()}]; ok {
+			e = append(e, yaml.MapItem{Key: "source", Value: src})
+		}
+		e = append(e, yaml.MapItem{Key: "status", Value: statusNames[c.GetConfigStatus()]})
+		if v := c.GetVersionInfo(); v != "" {
+			e = append(e, yaml.MapItem{Key: "version", Value: v})
+		}
+		if es := c.GetErrorState(); es != nil {
+			e = append(e, yaml.MapItem{Key: "error", Value: es.GetDetails()})
+		}
+		if a := c.GetXdsConfig(); a != nil {
+			v, err := anyToYAML(a)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
+			}
+			e = append(e, yaml.MapItem{Key: "config", Value: v})
+		}
+		if a := c.GetErrorState().GetFailedConfiguration(); a != nil {
+			v, err := anyToYAML(a)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
+			}
+			e = append(e, yaml.MapItem{Key: "rejectedConfig", Value: v})
+		}
+		list = append(list, e)
+	}
+	return yaml.Marshal(list)
+}
+
+// anyToYAML turns an Envoy resource into a YAML value, with the field names of
+// the proto (as in spec.config) and keys sorted as kubectl prints them.
+func anyToYAML(a *anypb.Any) (yaml.MapSlice, error) {
+	j, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	y, err := sigsyaml.JSONToYAML(j)
+	if err != nil {
+		return nil, err
+	}
+	var v yaml.MapSlice
+	if err := yaml.Unmarshal(y, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
