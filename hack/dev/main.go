@@ -3,15 +3,25 @@
 // Command dev runs Arcturus on a machine with no cluster (`make dev`). It starts a
 // local kube-apiserver and etcd (envtest, binaries from hack/build-kube-binaries.sh)
 // with the Arcturus CRDs, creates a demo Pod that looks like a running Envoy gateway,
-// applies config/samples/, runs bin/arcturus against it and prints how to connect.
-// Ctrl-C stops the controller first, then the API server and etcd.
+// registers the validating admission webhook (config/webhook/manifests.yaml, called
+// at https://127.0.0.1:<webhook port>), runs bin/arcturus against it, applies
+// config/samples/ through the webhook once the controller is ready and prints how
+// to connect. Ctrl-C stops the controller first, then the API server and etcd.
+//
+// The webhook's serving certificate is the controller's own (its built-in mode):
+// it creates the CA and certificate in the Secret arcturus-webhook-cert of
+// arcturus-system, writes them into bin/dev/webhook-certs and injects the CA into
+// the ValidatingWebhookConfiguration arcturus-validating-webhook; the certificate
+// also names 127.0.0.1, which is how this API server reaches the webhook.
 //
 // Usage (from the repository root, after `make build kube-binaries`):
 //
 //	go run ./hack/dev [flags] [-- extra bin/arcturus flags]
 //
-// The bind addresses default to $ARCTURUS_XDS_ADDR, $ARCTURUS_METRICS_ADDR and
-// $ARCTURUS_PROBE_ADDR, else to the controller's own defaults.
+// The bind addresses default to $ARCTURUS_XDS_ADDR, $ARCTURUS_METRICS_ADDR,
+// $ARCTURUS_PROBE_ADDR and $ARCTURUS_WEBHOOK_PORT, else to the controller's own
+// defaults. With `-- --enable-webhooks=false` no webhook is registered, and the
+// controller still validates every CR and reports it in status.
 package main
 
 import (
@@ -19,18 +29,26 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -45,6 +63,18 @@ const (
 	samplesDir     = "config/samples"
 	bootstrapPath  = "docs/envoy-bootstrap.yaml"
 	kubeBinScript  = "hack/build-kube-binaries.sh"
+	// The generated webhook configuration, and where the controller writes the
+	// webhook's serving certificate.
+	webhookManifest = "config/webhook/manifests.yaml"
+	webhookCertDir  = "bin/dev/webhook-certs"
+
+	// What config/webhook and config/manager deploy, and the defaults of the
+	// controller's --pod-namespace and --webhook-config-name.
+	controllerNamespace = "arcturus-system"
+	webhookConfigName   = "arcturus-validating-webhook"
+	// The API server calls the webhook here; the serving certificate names it
+	// (--webhook-cert-extra-sans).
+	webhookHost = "127.0.0.1"
 
 	// The demo pod the samples select (app=demo-gateway); its node ID is what an
 	// Envoy started with docs/envoy-bootstrap.yaml announces.
@@ -60,7 +90,26 @@ const (
 // options are the bind addresses handed to the controller, plus any extra flags.
 type options struct {
 	xdsAddr, metricsAddr, probeAddr string
+	webhookPort                     int
 	extraArgs                       []string
+}
+
+// webhooks reports whether the controller serves the validating webhook: yes,
+// unless the extra flags say --enable-webhooks=false (the last one counts).
+func (o options) webhooks() bool {
+	enabled := true
+	for _, arg := range o.extraArgs {
+		name, value, ok := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if name != "enable-webhooks" || !strings.HasPrefix(arg, "-") {
+			continue
+		}
+		if !ok {
+			enabled = true // a bare boolean flag means true
+		} else if b, err := strconv.ParseBool(value); err == nil {
+			enabled = b
+		}
+	}
+	return enabled
 }
 
 func main() {
@@ -89,6 +138,12 @@ func parseFlags() options {
 	fs.StringVar(&o.xdsAddr, "xds-bind-address", envOr("ARCTURUS_XDS_ADDR", ":18000"), "gRPC ADS address of the controller ($ARCTURUS_XDS_ADDR).")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", envOr("ARCTURUS_METRICS_ADDR", ":8080"), "Metrics address of the controller; 0 disables ($ARCTURUS_METRICS_ADDR).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", envOr("ARCTURUS_PROBE_ADDR", ":8081"), "Health probe address of the controller ($ARCTURUS_PROBE_ADDR).")
+	defaultWebhookPort, err := strconv.Atoi(envOr("ARCTURUS_WEBHOOK_PORT", "9443"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dev: $ARCTURUS_WEBHOOK_PORT: %v\n", err)
+		os.Exit(2)
+	}
+	fs.IntVar(&o.webhookPort, "webhook-port", defaultWebhookPort, "Port of the controller's validating webhook, called at https://"+webhookHost+":<port> ($ARCTURUS_WEBHOOK_PORT).")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./hack/dev [flags] [-- extra bin/arcturus flags]\n")
 		fs.PrintDefaults()
@@ -147,8 +202,12 @@ func run(ctx context.Context, o options) (err error) {
 	if err := createDemoPod(ctx, restConfig); err != nil {
 		return err
 	}
-	if err := applySamples(ctx, filepath.Join(assets, "kubectl")); err != nil {
-		return err
+	// Registered before the controller starts: its built-in certificate mode
+	// injects the CA bundle into this configuration.
+	if o.webhooks() {
+		if err := registerWebhook(ctx, restConfig, o.webhookPort); err != nil {
+			return err
+		}
 	}
 
 	ctrl, err := startController(o, kubeconfig)
@@ -161,6 +220,18 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}()
 	if err := waitReady(ctx, "http://"+dialAddr(o.probeAddr)+"/readyz", ctrl); err != nil {
+		return err
+	}
+	// With failurePolicy Ignore the API server admits everything while it cannot
+	// call the webhook (the CA bundle is injected shortly after the controller
+	// starts), so make sure the webhook answers before the samples go through it.
+	if o.webhooks() {
+		if err := waitWebhook(ctx, restConfig, ctrl); err != nil {
+			return err
+		}
+	}
+	kubectl := filepath.Join(assets, "kubectl")
+	if err := applySamples(ctx, kubectl, o.webhooks()); err != nil {
 		return err
 	}
 
@@ -298,13 +369,142 @@ func createDemoPod(ctx context.Context, restConfig *rest.Config) error {
 	return nil
 }
 
+// registerWebhook creates the controller's namespace and the
+// ValidatingWebhookConfiguration the deployment installs (config/webhook),
+// except that each webhook calls https://127.0.0.1:<port><path> instead of the
+// in-cluster Service, which does not exist here. Its caBundle is left empty for
+// the controller to inject.
+func registerWebhook(ctx context.Context, restConfig *rest.Config, port int) error {
+	vwc, err := webhookConfiguration(port)
+	if err != nil {
+		return err
+	}
+	clients, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("create Kubernetes client: %w", err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: controllerNamespace}}
+	if _, err := clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create namespace %s: %w", controllerNamespace, err)
+	}
+	if _, err := clients.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, vwc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create ValidatingWebhookConfiguration %s: %w", webhookConfigName, err)
+	}
+	logf("Created ValidatingWebhookConfiguration %s (%d webhooks at https://%s)", webhookConfigName,
+		len(vwc.Webhooks), net.JoinHostPort(webhookHost, strconv.Itoa(port)))
+	return nil
+}
+
+// webhookConfiguration reads the generated webhook configuration and points it
+// at the controller running on this machine; rules, failurePolicy, timeouts
+// and the rest stay as generated.
+func webhookConfiguration(port int) (*admissionregistrationv1.ValidatingWebhookConfiguration, error) {
+	f, err := os.Open(webhookManifest)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+		if err := dec.Decode(&vwc); errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s holds no ValidatingWebhookConfiguration", webhookManifest)
+		} else if err != nil {
+			return nil, fmt.Errorf("decode %s: %w", webhookManifest, err)
+		}
+		if vwc.Kind != "ValidatingWebhookConfiguration" {
+			continue // an empty document, or another kind
+		}
+		vwc.ObjectMeta = metav1.ObjectMeta{Name: webhookConfigName}
+		for i := range vwc.Webhooks {
+			cc := &vwc.Webhooks[i].ClientConfig
+			path := "/"
+			if cc.Service != nil && cc.Service.Path != nil {
+				path = *cc.Service.Path
+			}
+			cc.Service, cc.CABundle = nil, nil
+			cc.URL = ptr.To("https://" + net.JoinHostPort(webhookHost, strconv.Itoa(port)) + path)
+		}
+		if len(vwc.Webhooks) == 0 {
+			return nil, fmt.Errorf("%s: %s has no webhooks", webhookManifest, vwc.Kind)
+		}
+		return &vwc, nil
+	}
+}
+
+// invalidCluster is a Cluster with a misspelt field (conect_timeout), which the
+// webhook refuses; the banner shows it, and waitWebhook dry-runs it.
+const invalidCluster = `{"apiVersion":"envoy.arcturus.dev/v1alpha1","kind":"Cluster",` +
+	`"metadata":{"name":"typo"},"spec":{"config":{"name":"typo","conect_timeout":"1s"}}}`
+
+// waitWebhook dry-runs the creation of invalidCluster until the API server
+// refuses it, i.e. until it trusts the injected CA bundle and the webhook
+// answers. Before that, failurePolicy Ignore lets the object through.
+func waitWebhook(ctx context.Context, restConfig *rest.Config, c *controller) error {
+	client, err := dynamic.NewForConfig(restConfig)
+	if err != nil {
+		return fmt.Errorf("create dynamic client: %w", err)
+	}
+	var obj unstructured.Unstructured
+	if err := obj.UnmarshalJSON([]byte(invalidCluster)); err != nil {
+		return err
+	}
+	clusters := client.Resource(schema.GroupVersionResource{Group: "envoy.arcturus.dev", Version: "v1alpha1", Resource: "clusters"}).Namespace(podNamespace)
+	deadline := time.After(readyTimeout)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	last := "nothing tried yet"
+	for {
+		_, err := clusters.Create(ctx, &obj, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		switch {
+		case apierrors.IsInvalid(err) && strings.Contains(err.Error(), "conect_timeout"):
+			logf("The validating webhook is active: %v", err)
+			return nil
+		case err == nil:
+			last = "the API server admitted an invalid Cluster (webhook not reachable or not trusted yet)"
+		default:
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return fmt.Errorf("arcturus exited before its webhook answered: %v", c.err)
+		case <-deadline:
+			return fmt.Errorf("the validating webhook did not refuse an invalid Cluster within %s (check the caBundle of ValidatingWebhookConfiguration %s): %s",
+				readyTimeout, webhookConfigName, last)
+		case <-tick.C:
+		}
+	}
+}
+
 // applySamples installs config/samples/ the way a user would, with kubectl and
-// kustomize, so the dev setup also exercises the samples' manifests.
-func applySamples(ctx context.Context, kubectl string) error {
+// kustomize, so the dev setup also exercises the samples' manifests (and, with
+// the webhook active, their admission), then waits until the controller has
+// accepted them.
+func applySamples(ctx context.Context, kubectl string, webhooks bool) error {
+	if webhooks {
+		logf("Applying %s through the webhook (warnings that a referenced resource is not served yet are expected: the samples refer to each other)", samplesDir)
+	} else {
+		logf("Applying %s", samplesDir)
+	}
 	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfigPath, "apply", "-k", samplesDir)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("kubectl apply -k %s: %w", samplesDir, err)
+	}
+	// kubectl wait takes no -k: hand it the rendered manifests.
+	cmd = exec.CommandContext(ctx, kubectl, "kustomize", samplesDir)
+	cmd.Stderr = os.Stderr
+	manifests, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("kubectl kustomize %s: %w", samplesDir, err)
+	}
+	cmd = exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfigPath, "wait", "--for=condition=Accepted", "--timeout=1m", "-f", "-")
+	cmd.Stdin = strings.NewReader(string(manifests))
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl wait --for=condition=Accepted (the samples): %w", err)
 	}
 	return nil
 }
@@ -322,9 +522,12 @@ func startController(o options, kubeconfig string) (*controller, error) {
 		"--xds-bind-address", o.xdsAddr,
 		"--metrics-bind-address", o.metricsAddr,
 		"--health-probe-bind-address", o.probeAddr,
-		// No webhook configuration or serving certificate exists in the dev API
-		// server; the controller still validates every CR and reports it in status.
-		"--enable-webhooks=false",
+		// The webhook in built-in certificate mode, reachable by the API server
+		// at 127.0.0.1 (see registerWebhook).
+		"--webhook-port", strconv.Itoa(o.webhookPort),
+		"--webhook-cert-dir", webhookCertDirAbs(),
+		"--webhook-cert-extra-sans=" + webhookHost,
+		"--pod-namespace=" + controllerNamespace,
 	}
 	args = append(args, o.extraArgs...)
 	cmd := exec.Command(arcturusPath, args...)
@@ -341,6 +544,15 @@ func startController(o options, kubeconfig string) (*controller, error) {
 		close(c.done)
 	}()
 	return c, nil
+}
+
+// webhookCertDirAbs is webhookCertDir as an absolute path, for the log line and
+// anyone copying the command.
+func webhookCertDirAbs() string {
+	if dir, err := filepath.Abs(webhookCertDir); err == nil {
+		return dir
+	}
+	return webhookCertDir
 }
 
 // stop asks the controller to shut down gracefully and kills it if it does not.
@@ -407,6 +619,15 @@ func printBanner(o options, kubeconfig, assets string) {
 	if o.metricsAddr != "0" {
 		metrics = "http://" + dialAddr(o.metricsAddr) + "/metrics"
 	}
+	webhook := "disabled (--enable-webhooks=false): invalid CRs are admitted, and refused in status"
+	tryWebhook := ""
+	if o.webhooks() {
+		webhook = fmt.Sprintf("https://%s   (ValidatingWebhookConfiguration %s;\n"+
+			"              certificate in Secret %s/arcturus-webhook-cert and %s)",
+			net.JoinHostPort(webhookHost, strconv.Itoa(o.webhookPort)), webhookConfigName, controllerNamespace, webhookCertDir)
+		tryWebhook = "\n   # validation is active: this is refused (spec.config.conect_timeout: unknown field)\n" +
+			"   kubectl apply --dry-run=server -f - <<<'" + invalidCluster + "'"
+	}
 	fmt.Printf(`
 ================================================================================
  Arcturus dev environment is running. Ctrl-C stops it.
@@ -419,15 +640,16 @@ func printBanner(o options, kubeconfig, assets string) {
  bootstrap    %[7]s   (envoy -c %[7]s)
  metrics      %[8]s
  readyz       http://%[9]s/readyz
+ webhook      %[10]s
 
  Try:
    kubectl get envoy
    kubectl get clusters.envoy.arcturus.dev -o yaml
-   kubectl edit routes.envoy.arcturus.dev demo-routes
+   kubectl edit routes.envoy.arcturus.dev demo-routes%[11]s
 ================================================================================
 
 `, kubeconfig, assets, dialAddr(o.xdsAddr), podName, podNamespace, podIP,
-		bootstrapPath, metrics, dialAddr(o.probeAddr))
+		bootstrapPath, metrics, dialAddr(o.probeAddr), webhook, tryWebhook)
 }
 
 func logf(format string, args ...any) {
