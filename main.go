@@ -170,11 +170,15 @@ func run(ctx context.Context, o options) error {
 		if c.Nacked && o.rollbackRejected {
 			builder.BuildNow(ctx, c.NodeID)
 		}
+		if c.Acked || c.Nacked {
+			builder.Answered(c.NodeID)
+		}
 		statusFollows(c)
 	})
 	if o.rollbackRejected {
 		builder.Rejections = tracker
 	}
+	builder.Answers = tracker
 	// metrics: counts what is sent, ACKed and rejected on its way to the tracker, and
 	// times builds and how long index changes take to be ACKed by the nodes.
 	xdsMetrics, err := metrics.New(ctrlmetrics.Registry)

@@ -406,3 +406,22 @@ func (t *Tracker) AckedResource(nodeID, typeURL, name string) (uint64, *anypb.An
 	h, ok := t.Holds(nodeID, typeURL, name)
 	return h.Hash, h.Resource, ok
 }
+
+// Caught reports whether the node has answered (ACK or NACK) every response of a
+// type sent to it since the given time; known is false when none was sent since
+// (the node may not subscribe to the type, or to the resources that changed). It
+// serves the snapshot builder's make-before-break ordering. Comparing answers
+// rather than contents works for clients that subscribe to a subset by name.
+func (t *Tracker) Caught(nodeID, typeURL string, since time.Time) (caught, known bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil || n.types[typeURL] == nil {
+		return false, false
+	}
+	ts := n.types[typeURL]
+	if ts.status.SentAt.Before(since) {
+		return false, false
+	}
+	return len(ts.pending) == 0, true
+}

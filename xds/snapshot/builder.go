@@ -99,6 +99,9 @@ type Builder struct {
 	Guard Guard
 	// Observer, when set before Start, is told about builds and publications.
 	Observer Observer
+	// Answers, when set before Start, tells what each node holds, so changes are
+	// published make-before-break (see plan); without it they go at once.
+	Answers Answers
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -108,11 +111,21 @@ type Builder struct {
 	// is never published after a newer one.
 	buildMu sync.Mutex
 
-	mu        sync.Mutex
-	streams   map[string]int               // node ID → open streams
-	dirty     map[string]struct{}          // connected nodes to rebuild
-	changed   map[string]time.Time         // dirty node ID → first index change not yet built
-	published map[string]map[string]string // node ID → type URL → version set in the cache
+	mu            sync.Mutex
+	streams       map[string]int                  // node ID → open streams
+	dirty         map[string]struct{}             // connected nodes to rebuild
+	changed       map[string]time.Time            // dirty node ID → first index change not yet built
+	published     map[string]map[string]string    // node ID → type URL → version set in the cache
+	held          map[string]typeSets             // node ID → resources set in the cache
+	typeChangedAt map[string]map[string]time.Time // node ID → type URL → when its version last changed
+	transition    map[string]bool                 // nodes part-way to their desired configuration
+}
+
+// Answers tells whether a node has answered what it was sent.
+type Answers interface {
+	// Caught reports whether the node answered (ACK or NACK) every response of
+	// the type sent since the given time; known is false when none was sent.
+	Caught(nodeID, typeURL string, since time.Time) (caught, known bool)
 }
 
 // NewBuilder returns a builder that reads idx and writes snapshots into c.
@@ -128,6 +141,10 @@ func NewBuilder(idx *index.Index, c cachev3.SnapshotCache, opts Options, log log
 		dirty:     map[string]struct{}{},
 		changed:   map[string]time.Time{},
 		published: map[string]map[string]string{},
+
+		held:          map[string]typeSets{},
+		typeChangedAt: map[string]map[string]time.Time{},
+		transition:    map[string]bool{},
 	}
 }
 
@@ -177,6 +194,9 @@ func (b *Builder) StreamClosed(nodeID string) {
 		delete(b.dirty, nodeID)
 		delete(b.changed, nodeID)
 		delete(b.published, nodeID)
+		delete(b.held, nodeID)
+		delete(b.typeChangedAt, nodeID)
+		delete(b.transition, nodeID)
 		// Safe: with no open stream the node has no watch left to drop.
 		b.cache.ClearSnapshot(nodeID)
 		return
@@ -307,11 +327,20 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 	if !found {
 		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
 	}
+	desired := make(typeSets, len(TypeURLs))
+	for _, typeURL := range TypeURLs {
+		desired[typeURL] = b.withoutRejected(nodeID, typeURL, byType[typeURL])
+	}
+	b.mu.Lock()
+	prev, changedTypes := b.held[nodeID], b.typeChangedAt[nodeID]
+	b.mu.Unlock()
+	next := plan(prev, desired, func(typeURL string) bool { return b.answered(nodeID, typeURL, changedTypes[typeURL]) })
+
 	snap := &cachev3.Snapshot{}
 	versions := make(map[string]string, len(TypeURLs))
 	counts := make(map[string]int, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
-		rs := b.withoutRejected(nodeID, typeURL, byType[typeURL])
+		rs := next[typeURL]
 		v := Version(rs)
 		versions[typeURL], counts[typeURL] = v, len(rs)
 		snap.Resources[cachev3.GetResponseType(typeURL)] = resources(v, rs)
@@ -322,19 +351,68 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 	if b.streams[nodeID] == 0 {
 		return false // disconnected while building
 	}
+	inTransition := !sameSets(next, desired)
+	if inTransition {
+		b.transition[nodeID] = true
+		// A node that never answers a type (it does not subscribe to it) must not
+		// hold the transition up: look again after a while.
+		time.AfterFunc(answerTimeout, func() { b.NodesChanged([]string{nodeID}) })
+	} else {
+		delete(b.transition, nodeID)
+	}
 	if maps.Equal(b.published[nodeID], versions) {
 		return false
 	}
+	// Taken before SetSnapshot, which may send responses at once.
+	now := time.Now()
 	if err := b.cache.SetSnapshot(ctx, nodeID, snap); err != nil {
 		b.log.Error(err, "Failed to set snapshot", "node", nodeID)
 		return false
 	}
-	b.published[nodeID] = versions
-	b.log.V(1).Info("Published snapshot", "node", nodeID, "versions", versions)
+	changedTypes = maps.Clone(b.typeChangedAt[nodeID])
+	if changedTypes == nil {
+		changedTypes = map[string]time.Time{}
+	}
+	for typeURL, v := range versions {
+		if b.published[nodeID][typeURL] != v {
+			changedTypes[typeURL] = now
+		}
+	}
+	b.published[nodeID], b.held[nodeID], b.typeChangedAt[nodeID] = versions, next, changedTypes
+	b.log.V(1).Info("Published snapshot", "node", nodeID, "versions", versions, "final", !inTransition)
 	if b.Observer != nil {
 		b.Observer.Published(nodeID, versions, counts, changedAt)
 	}
 	return true
+}
+
+// answerTimeout is how long a transition step waits for a node that was never
+// sent a type to answer it; such a node does not subscribe to the type.
+const answerTimeout = time.Second
+
+// answered reports whether the node has caught up with the type since its
+// version last changed (at changedAt): it answered everything sent since (ACK or
+// NACK), or, without answer tracking or after answerTimeout, was sent nothing.
+func (b *Builder) answered(nodeID, typeURL string, changedAt time.Time) bool {
+	if b.Answers == nil {
+		return true
+	}
+	caught, known := b.Answers.Caught(nodeID, typeURL, changedAt)
+	if !known {
+		return time.Since(changedAt) >= answerTimeout
+	}
+	return caught
+}
+
+// Answered tells the builder that the node answered a response: a node in the
+// middle of a make-before-break transition takes its next step.
+func (b *Builder) Answered(nodeID string) {
+	b.mu.Lock()
+	inTransition := b.transition[nodeID]
+	b.mu.Unlock()
+	if inTransition {
+		b.NodesChanged([]string{nodeID})
+	}
 }
 
 // withoutRejected replaces each resource the node refused in its current content

@@ -2,10 +2,13 @@ package snapshot
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
@@ -182,5 +185,75 @@ func TestBuilderSharesEncodedResourcesAcrossNodes(t *testing.T) {
 	}
 	if r0 != r1 {
 		t.Error("two nodes got separate copies of the same resource version")
+	}
+}
+
+// fakeAnswers answers Caught with whatever the test allows.
+type fakeAnswers struct {
+	mu     sync.Mutex
+	caught bool
+}
+
+func (f *fakeAnswers) Caught(string, string, time.Time) (bool, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.caught, true
+}
+
+func (f *fakeAnswers) set(caught bool) {
+	f.mu.Lock()
+	f.caught = caught
+	f.mu.Unlock()
+}
+
+func TestBuilderPublishesMakeBeforeBreak(t *testing.T) {
+	h := newHarness(t)
+	answers := &fakeAnswers{caught: true}
+	h.b.Answers = answers
+	h.b.MarkReady()
+	h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw"})
+	route := func(cluster string) []index.Resource {
+		return []index.Resource{{Name: "r", Message: &routev3.RouteConfiguration{Name: "r", VirtualHosts: []*routev3.VirtualHost{{
+			Name: "all", Domains: []string{"*"}, Routes: []*routev3.Route{{Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+				ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}}}},
+		}}}}}
+	}
+	h.setClusters("old")
+	h.idx.ReplaceResources("ns", resourcev3.RouteType, route("old"))
+	h.b.StreamOpened("gw.ns")
+	v0, _ := h.clusterVersion(t, "gw.ns", "")
+
+	routeTarget := func() string {
+		s, _ := h.cache.GetSnapshot("gw.ns")
+		for _, r := range s.GetResources(resourcev3.RouteType) {
+			rc := r.(*index.Encoded).Message.(*routev3.RouteConfiguration)
+			return rc.GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetCluster()
+		}
+		return ""
+	}
+
+	// The route moves to a new cluster, and the old one goes, in one change.
+	answers.set(false)
+	h.setClusters("new")
+	h.idx.ReplaceResources("ns", resourcev3.RouteType, route("new"))
+	v1, clusters := h.clusterVersion(t, "gw.ns", v0)
+	slices.Sort(clusters)
+	if !slices.Equal(clusters, []string{"new", "old"}) || routeTarget() != "old" {
+		t.Fatalf("step 1: clusters %v, route to %q; want both clusters and the old route", clusters, routeTarget())
+	}
+
+	// The node ACKs the clusters: the route moves, the old cluster stays.
+	answers.set(true)
+	h.b.Answered("gw.ns")
+	deadline := time.Now().Add(5 * time.Second)
+	for routeTarget() != "new" && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if routeTarget() != "new" {
+		t.Fatal("step 2: the route did not move after the clusters were ACKed")
+	}
+	// Then the old cluster goes.
+	if _, clusters := h.clusterVersion(t, "gw.ns", v1); len(clusters) != 1 || clusters[0] != "new" {
+		t.Fatalf("step 3: clusters %v, want [new]", clusters)
 	}
 }
