@@ -82,7 +82,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 		// gate follows what its Envoy ACKed.
 		trigger.enqueueNamespaceThrottled(namespace)
 		trigger.enqueue(podQueue, types.NamespacedName{Namespace: namespace, Name: podName})
-		if c.Nacked && isLeader() {
+		if c.Nacked { // each replica reports the NACKs of its own streams
 			events.nacked(c.NodeID, c.TypeURL)
 		}
 	}, nil
