@@ -9,7 +9,7 @@ LOCALBIN ?= $(shell pwd)/bin
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/tools/controller-gen-$(CONTROLLER_TOOLS_VERSION)/controller-gen
 # Fuzz time per target in `make test` (CI); raise it locally for deeper runs.
-FUZZTIME ?= 10s
+FUZZTIME ?= 20s
 
 .PHONY: all
 all: build
@@ -53,6 +53,7 @@ kube-binaries: ## Build kube-apiserver, etcd and kubectl from source into bin/k8
 test: manifests generate fmt vet kube-binaries helm kustomize ## Run unit, envtest, e2e tests and short fuzzing.
 	KUBEBUILDER_ASSETS="$$(hack/build-kube-binaries.sh)" go test ./... -count=1 -timeout 20m
 	go test ./xds/translate -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME)
+	go test ./xds/translate -run '^$$' -fuzz '^FuzzReferences$$' -fuzztime $(FUZZTIME)
 
 ##@ Build
 
