@@ -15,6 +15,7 @@ import (
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -53,6 +54,7 @@ type options struct {
 	xdsTLSClientCA                  string
 	xdsMaxConnectionAge             time.Duration
 	verifyNodeIP                    bool
+	podLabelSelector                string
 	leaderElectionNamespace         string
 	webhookPort                     int
 	webhookCertDir                  string
@@ -96,6 +98,7 @@ func main() {
 	flag.DurationVar(&o.xdsMaxConnectionAge, "xds-max-connection-age", 30*time.Minute, "Close xDS connections after about this long (±10% jitter) so Envoys rebalance across replicas; 0 disables.")
 	flag.BoolVar(&o.verifyNodeIP, "verify-node-ip", true, "Refuse xDS streams whose peer address is not the IP of the pod their node ID names. Turn off behind NAT or a proxy, or for hostNetwork pods sharing a node IP.")
 	flag.BoolVar(&o.rollbackRejected, "rollback-rejected", true, "After an Envoy rejects a resource, keep serving it the version it last accepted until the resource changes, instead of re-sending the rejected one.")
+	flag.StringVar(&o.podLabelSelector, "pod-label-selector", "", "Only watch pods matching this label selector (e.g. app.kubernetes.io/component=envoy), to keep the pod cache small in large clusters; other pods get no configuration.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	o.zap = zap.Options{Development: false}
@@ -121,9 +124,15 @@ func run(ctx context.Context, o options) error {
 	}
 	restConfig.QPS, restConfig.Burst = float32(o.qps), o.burst
 
-	cacheOpts := cache.Options{
-		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: controllers.TrimPod}},
+	podCache := cache.ByObject{Transform: controllers.TrimPod}
+	if o.podLabelSelector != "" {
+		sel, err := labels.Parse(o.podLabelSelector)
+		if err != nil {
+			return fmt.Errorf("--pod-label-selector: %w", err)
+		}
+		podCache.Label = sel
 	}
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
 	if len(o.namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.namespaces {
