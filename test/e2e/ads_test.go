@@ -177,3 +177,19 @@ func TestVersionsSurviveRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestPodLabelSelector checks that --pod-label-selector limits which pods are
+// known, and so served.
+func TestPodLabelSelector(t *testing.T) {
+	a := startArcturus(t, "--pod-label-selector", "role=envoy")
+	ns := newNamespace(t)
+	newPod(t, ns, "envoy-0", "127.0.0.1", map[string]string{"role": "envoy"})
+	newPod(t, ns, "app-0", "127.0.0.1", map[string]string{"role": "app"})
+	apply(t, ns, object{kind: "Cluster", name: "backend", config: staticCluster("backend", 8001)})
+	waitAccepted(t, ns, "Cluster", "backend", "Valid")
+
+	newSotW(t, a.XDSAddr, "envoy-0."+ns, resourcev3.ClusterType, "").waitFor("backend")
+	if r := newSotW(t, a.XDSAddr, "app-0."+ns, resourcev3.ClusterType, "").next(); len(r.GetResources()) != 0 {
+		t.Errorf("a pod outside the selector was served %d resources", len(r.GetResources()))
+	}
+}
