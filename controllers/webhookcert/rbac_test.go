@@ -31,7 +31,7 @@ func TestGeneratedRBACIsEnough(t *testing.T) {
 	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/webhook/role_binding.yaml"} {
+	for _, f := range []string{"config/rbac/service_account.yaml", "config/rbac/role.yaml", "config/rbac/role_binding.yaml", "config/rbac/webhookcert_role_binding.yaml"} {
 		applyFile(t, filepath.Join(testenv.RepoRoot(), f))
 	}
 	createWebhookConfig(t, newWebhookConfig("arcturus-validating-webhook"))
