@@ -425,3 +425,18 @@ func (t *Tracker) Caught(nodeID, typeURL string, since time.Time) (caught, known
 	}
 	return len(ts.pending) == 0, true
 }
+
+// AnyRejected reports whether the node refused any resource it may still be
+// sent; it lets the snapshot builder skip per-resource lookups for most nodes.
+func (t *Tracker) AnyRejected(nodeID string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if n := t.nodes[nodeID]; n != nil {
+		for _, ts := range n.types {
+			if len(ts.rejected) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}

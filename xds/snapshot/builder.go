@@ -22,7 +22,9 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,8 @@ var DefaultOptions = Options{Debounce: 20 * time.Millisecond, MaxDelay: 250 * ti
 // they are not sent to it again in a loop: the node keeps receiving the version it
 // last ACKed until the resource changes. A nil Rejections turns the policy off.
 type Rejections interface {
+	// AnyRejected reports whether the node refused anything it may still be sent.
+	AnyRejected(nodeID string) bool
 	// RejectedHash returns the content hash of the resource the node refused.
 	RejectedHash(nodeID, typeURL, name string) (uint64, bool)
 	// AckedResource returns the resource as the node last ACKed it.
@@ -289,8 +293,9 @@ func (b *Builder) buildDirty(ctx context.Context) {
 
 	start := time.Now()
 	published := 0
+	shared := selections{}
 	for id := range dirty {
-		if b.build(ctx, id, changed[id]) {
+		if b.build(ctx, id, changed[id], shared) {
 			published++
 		}
 	}
@@ -310,12 +315,12 @@ func (b *Builder) BuildNow(ctx context.Context, nodeID string) {
 	if !b.Ready() {
 		return
 	}
-	b.build(ctx, nodeID, time.Time{})
+	b.build(ctx, nodeID, time.Time{}, nil)
 }
 
 // build computes the node's snapshot and publishes it when a version changed;
 // changedAt is when the first index change it includes was observed (or zero).
-func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time) bool {
+func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time, shared selections) bool {
 	b.buildMu.Lock()
 	defer b.buildMu.Unlock()
 	if b.Guard != nil {
@@ -323,13 +328,19 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 			b.Guard.Verify(nodeID, ip)
 		}
 	}
-	byType, found := b.index.NodeResources(nodeID)
+	selected, found := b.selection(nodeID, shared)
 	if !found {
 		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
 	}
-	desired := make(typeSets, len(TypeURLs))
-	for _, typeURL := range TypeURLs {
-		desired[typeURL] = b.withoutRejected(nodeID, typeURL, byType[typeURL])
+	desired := selected
+	if b.Rejections != nil && b.Rejections.AnyRejected(nodeID) {
+		desired = make(typeSets, len(TypeURLs))
+		for _, typeURL := range TypeURLs {
+			desired[typeURL] = selected[typeURL]
+			if rs := b.withoutRejected(nodeID, typeURL, selected[typeURL].rs); !sameSlice(rs, selected[typeURL].rs) {
+				desired[typeURL] = newResourceSet(rs)
+			}
+		}
 	}
 	b.mu.Lock()
 	prev, changedTypes := b.held[nodeID], b.typeChangedAt[nodeID]
@@ -340,10 +351,9 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 	versions := make(map[string]string, len(TypeURLs))
 	counts := make(map[string]int, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
-		rs := next[typeURL]
-		v := Version(rs)
-		versions[typeURL], counts[typeURL] = v, len(rs)
-		snap.Resources[cachev3.GetResponseType(typeURL)] = resources(v, rs)
+		set := next[typeURL]
+		versions[typeURL], counts[typeURL] = set.version, len(set.rs)
+		snap.Resources[cachev3.GetResponseType(typeURL)] = set.snapshotResources()
 	}
 
 	b.mu.Lock()
@@ -384,6 +394,50 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time)
 		b.Observer.Published(nodeID, versions, counts, changedAt)
 	}
 	return true
+}
+
+// selections shares, within one build pass, what nodes with the same namespace
+// and labels select: they select the same resources, so the sets, their versions
+// and their go-control-plane form are computed once for all of them.
+type selections map[string]typeSets
+
+// selection returns what the node's pod selects, per type; found is false when no
+// pod has this node ID (the sets are then empty).
+func (b *Builder) selection(nodeID string, shared selections) (typeSets, bool) {
+	pod, found := b.index.Pod(nodeID)
+	key := ""
+	if found && shared != nil {
+		key = pod.Namespace + "\x00" + labelsKey(pod.Labels)
+		if sel, ok := shared[key]; ok {
+			return sel, true
+		}
+	}
+	byType, found := b.index.NodeResources(nodeID)
+	sel := make(typeSets, len(TypeURLs))
+	for _, typeURL := range TypeURLs {
+		sel[typeURL] = newResourceSet(byType[typeURL])
+	}
+	if found && shared != nil {
+		shared[key] = sel
+	}
+	return sel, found
+}
+
+// labelsKey is a canonical form of a label set.
+func labelsKey(labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	var sb strings.Builder
+	for _, k := range keys {
+		sb.WriteString(k)
+		sb.WriteByte('=')
+		sb.WriteString(labels[k])
+		sb.WriteByte(0)
+	}
+	return sb.String()
+}
+
+func sameSlice(a, b []*index.Resource) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // answerTimeout is how long a transition step waits for a node that was never

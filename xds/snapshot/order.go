@@ -3,14 +3,48 @@ package snapshot
 import (
 	"slices"
 	"strings"
+	"sync"
 
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
 
-// typeSets is a node's configuration: per type URL, resources sorted by name.
-type typeSets map[string][]*index.Resource
+// resourceSet is one type's resources for a node, sorted by name, with their
+// version. Sets are shared by the nodes that select the same resources, and so is
+// the go-control-plane form built from them.
+type resourceSet struct {
+	rs      []*index.Resource
+	version string
+
+	once  sync.Once
+	items cachev3.Resources
+}
+
+func newResourceSet(rs []*index.Resource) *resourceSet {
+	return &resourceSet{rs: rs, version: Version(rs)}
+}
+
+// snapshotResources returns the set in go-control-plane's form, built once.
+func (s *resourceSet) snapshotResources() cachev3.Resources {
+	s.once.Do(func() { s.items = resources(s.version, s.rs) })
+	return s.items
+}
+
+// typeSets is a node's configuration: per type URL, a resource set.
+type typeSets map[string]*resourceSet
+
+// version returns the version of a type's set; a missing set is empty.
+func (t typeSets) version(typeURL string) string {
+	if s := t[typeURL]; s != nil {
+		return s.version
+	}
+	return emptyVersion
+}
+
+// emptyVersion is the version of an empty set.
+var emptyVersion = Version(nil)
 
 // plan returns what to publish next to a node that holds prev on its way to
 // desired, make-before-break. go-control-plane answers each type's watch on its
@@ -40,14 +74,14 @@ func plan(prev, desired typeSets, answered func(typeURL string) bool) typeSets {
 		listeners: prev[listeners],
 		routes:    prev[routes],
 	}
-	if Version(next[clusters]) != Version(prev[clusters]) || Version(next[endpoints]) != Version(prev[endpoints]) {
+	if next.version(clusters) != prev.version(clusters) || next.version(endpoints) != prev.version(endpoints) {
 		return next
 	}
 	if !answered(clusters) || !answered(endpoints) {
 		return next
 	}
 	next[listeners], next[routes] = desired[listeners], desired[routes]
-	if Version(next[listeners]) != Version(prev[listeners]) || Version(next[routes]) != Version(prev[routes]) {
+	if next.version(listeners) != prev.version(listeners) || next.version(routes) != prev.version(routes) {
 		return next
 	}
 	if !answered(listeners) || !answered(routes) {
@@ -57,20 +91,27 @@ func plan(prev, desired typeSets, answered func(typeURL string) bool) typeSets {
 }
 
 // keepRemoved returns desired plus the resources of prev that desired no longer
-// has, sorted by name.
-func keepRemoved(desired, prev []*index.Resource) []*index.Resource {
+// has, sorted by name; desired itself when nothing was removed.
+func keepRemoved(desired, prev *resourceSet) *resourceSet {
+	if prev == nil {
+		return desired
+	}
+	var want []*index.Resource
+	if desired != nil {
+		want = desired.rs
+	}
 	var removed []*index.Resource
-	for _, r := range prev {
-		if _, found := slices.BinarySearchFunc(desired, r.Name, byName); !found {
+	for _, r := range prev.rs {
+		if _, found := slices.BinarySearchFunc(want, r.Name, byName); !found {
 			removed = append(removed, r)
 		}
 	}
 	if len(removed) == 0 {
 		return desired
 	}
-	out := append(slices.Clone(desired), removed...)
+	out := append(slices.Clone(want), removed...)
 	slices.SortFunc(out, func(a, b *index.Resource) int { return strings.Compare(a.Name, b.Name) })
-	return out
+	return newResourceSet(out)
 }
 
 func byName(r *index.Resource, name string) int { return strings.Compare(r.Name, name) }
@@ -78,7 +119,7 @@ func byName(r *index.Resource, name string) int { return strings.Compare(r.Name,
 // sameSets reports whether two configurations have the same versions.
 func sameSets(a, b typeSets) bool {
 	for _, t := range TypeURLs {
-		if Version(a[t]) != Version(b[t]) {
+		if a.version(t) != b.version(t) {
 			return false
 		}
 	}

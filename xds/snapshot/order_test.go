@@ -11,12 +11,13 @@ import (
 func res(name string, hash uint64) *index.Resource { return &index.Resource{Name: name, Hash: hash} }
 
 func sets(c, e, l, r []*index.Resource) typeSets {
-	return typeSets{resourcev3.ClusterType: c, resourcev3.EndpointType: e, resourcev3.ListenerType: l, resourcev3.RouteType: r}
+	return typeSets{resourcev3.ClusterType: newResourceSet(c), resourcev3.EndpointType: newResourceSet(e),
+		resourcev3.ListenerType: newResourceSet(l), resourcev3.RouteType: newResourceSet(r)}
 }
 
-func names(rs []*index.Resource) []string {
+func names(s *resourceSet) []string {
 	out := []string{}
-	for _, r := range rs {
+	for _, r := range s.rs {
 		out = append(out, r.Name)
 	}
 	return out
@@ -36,21 +37,21 @@ func TestPlanMakesBeforeBreaking(t *testing.T) {
 	if got := names(step1[resourcev3.ClusterType]); len(got) != 2 || got[0] != "new" || got[1] != "old" {
 		t.Fatalf("step 1 clusters %v, want new added and old kept", got)
 	}
-	if step1[resourcev3.RouteType][0] != routeOld {
+	if step1[resourcev3.RouteType].rs[0] != routeOld {
 		t.Fatal("step 1 changed the route before the new cluster was held")
 	}
 
 	// Until the node ACKs the clusters, the route waits.
-	if s := plan(step1, desired, none); s[resourcev3.RouteType][0] != routeOld {
+	if s := plan(step1, desired, none); s[resourcev3.RouteType].rs[0] != routeOld {
 		t.Fatal("the route moved before the clusters were ACKed")
 	}
 	step2 := plan(step1, desired, all)
-	if step2[resourcev3.RouteType][0] != routeNew || len(step2[resourcev3.ClusterType]) != 2 {
-		t.Fatalf("step 2: route %v clusters %v", step2[resourcev3.RouteType][0], names(step2[resourcev3.ClusterType]))
+	if step2[resourcev3.RouteType].rs[0] != routeNew || len(step2[resourcev3.ClusterType].rs) != 2 {
+		t.Fatalf("step 2: route %v clusters %v", step2[resourcev3.RouteType].rs[0], names(step2[resourcev3.ClusterType]))
 	}
 
 	// The stale cluster goes only once the route change is ACKed.
-	if s := plan(step2, desired, none); len(s[resourcev3.ClusterType]) != 2 {
+	if s := plan(step2, desired, none); len(s[resourcev3.ClusterType].rs) != 2 {
 		t.Fatal("the old cluster went before the new route was ACKed")
 	}
 	if step3 := plan(step2, desired, all); !sameSets(step3, desired) {
