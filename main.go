@@ -55,6 +55,7 @@ type options struct {
 	xdsMaxConnectionAge             time.Duration
 	verifyNodeIP                    bool
 	podLabelSelector                string
+	pprofAddr                       string
 	leaderElectionNamespace         string
 	webhookPort                     int
 	webhookCertDir                  string
@@ -98,6 +99,7 @@ func main() {
 	flag.DurationVar(&o.xdsMaxConnectionAge, "xds-max-connection-age", 30*time.Minute, "Close xDS connections after about this long (±10% jitter) so Envoys rebalance across replicas; 0 disables.")
 	flag.BoolVar(&o.verifyNodeIP, "verify-node-ip", true, "Refuse xDS streams whose peer address is not the IP of the pod their node ID names. Turn off behind NAT or a proxy, or for hostNetwork pods sharing a node IP.")
 	flag.BoolVar(&o.rollbackRejected, "rollback-rejected", true, "After an Envoy rejects a resource, keep serving it the version it last accepted until the resource changes, instead of re-sending the rejected one.")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Serve Go's /debug/pprof on this address (for profiling); empty disables.")
 	flag.StringVar(&o.podLabelSelector, "pod-label-selector", "", "Only watch pods matching this label selector (e.g. app.kubernetes.io/component=envoy), to keep the pod cache small in large clusters; other pods get no configuration.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
@@ -159,6 +161,7 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       ptrDuration(15 * time.Second),
+		PprofBindAddress:              o.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
