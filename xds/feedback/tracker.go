@@ -110,11 +110,20 @@ type Tracker struct {
 
 	mu    sync.RWMutex
 	nodes map[string]*nodeState
+	// contents interns the resources nodes hold by content hash: a thousand
+	// nodes holding the same cluster share one copy of its bytes.
+	contents map[uint64]*interned
+}
+
+// interned is one shared resource body and how many held entries use it.
+type interned struct {
+	resource *anypb.Any
+	refs     int
 }
 
 // NewTracker returns a tracker that reports changes to notify (may be nil).
 func NewTracker(notify func(Change)) *Tracker {
-	return &Tracker{notify: notify, now: time.Now, nodes: map[string]*nodeState{}}
+	return &Tracker{notify: notify, now: time.Now, nodes: map[string]*nodeState{}, contents: map[uint64]*interned{}}
 }
 
 // StreamOpened counts a stream of the node.
@@ -135,6 +144,9 @@ func (t *Tracker) StreamClosed(nodeID string) {
 	n := t.nodes[nodeID]
 	gone := n != nil && n.streams <= 1
 	if gone {
+		for _, ts := range n.types {
+			t.releaseLocked(ts.status.Held)
+		}
 		delete(t.nodes, nodeID)
 	} else if n != nil {
 		n.streams--
@@ -255,7 +267,12 @@ func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
 	now := t.now()
 	change := Change{NodeID: nodeID, TypeURL: typeURL}
 	if errorMessage == "" {
-		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = p.resources, p.version, now
+		held := make(map[string]Held, len(p.resources))
+		for name, h := range p.resources {
+			held[name] = t.internLocked(h)
+		}
+		t.releaseLocked(ts.status.Held)
+		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = held, p.version, now
 		ts.status.Rejection = nil
 		for name, h := range p.resources {
 			if r, ok := ts.rejected[name]; ok && r.Hash == h.Hash {
@@ -277,6 +294,28 @@ func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
 func (t *Tracker) emit(c Change) {
 	if t.notify != nil {
 		t.notify(c)
+	}
+}
+
+// internLocked returns h with the shared copy of its content.
+func (t *Tracker) internLocked(h Held) Held {
+	c := t.contents[h.Hash]
+	if c == nil {
+		c = &interned{resource: h.Resource}
+		t.contents[h.Hash] = c
+	}
+	c.refs++
+	return Held{Hash: h.Hash, Resource: c.resource}
+}
+
+// releaseLocked drops the references of held entries to their shared content.
+func (t *Tracker) releaseLocked(held map[string]Held) {
+	for _, h := range held {
+		if c := t.contents[h.Hash]; c != nil {
+			if c.refs--; c.refs <= 0 {
+				delete(t.contents, h.Hash)
+			}
+		}
 	}
 }
 

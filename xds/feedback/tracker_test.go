@@ -144,3 +144,23 @@ func TestTrackerDelta(t *testing.T) {
 		t.Error("delta NACK did not blame the resource it carried")
 	}
 }
+
+func TestTrackerSharesHeldContent(t *testing.T) {
+	tr := NewTracker(nil)
+	const ct = resourcev3.ClusterType
+	for _, node := range []string{"a.ns", "b.ns"} {
+		tr.StreamOpened(node)
+		tr.SentSotW(node, sotw(t, "v1", "1", cluster("c", time.Second)))
+		tr.Answered(node, ct, "1", "")
+	}
+	ha, _ := tr.Holds("a.ns", ct, "c")
+	hb, _ := tr.Holds("b.ns", ct, "c")
+	if ha.Resource != hb.Resource {
+		t.Error("two nodes holding the same content keep separate copies")
+	}
+	tr.StreamClosed("a.ns")
+	tr.StreamClosed("b.ns")
+	if len(tr.contents) != 0 {
+		t.Errorf("%d contents kept after every node left", len(tr.contents))
+	}
+}
