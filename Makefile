@@ -55,6 +55,11 @@ test: manifests generate fmt vet kube-binaries helm kustomize ## Run unit, envte
 	go test ./xds/translate -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME)
 	go test ./xds/translate -run '^$$' -fuzz '^FuzzReferences$$' -fuzztime $(FUZZTIME)
 
+.PHONY: bench
+bench: kube-binaries ## Run the fleet-scale load harness (test/load, defaults: 1000 pods, R500, all scenarios); JSON in bin/bench/results.json. Extra flags: BENCH_ARGS.
+	@mkdir -p $(LOCALBIN)/bench
+	KUBEBUILDER_ASSETS="$$(hack/build-kube-binaries.sh)" go run ./test/load -json $(LOCALBIN)/bench/results.json $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build
@@ -127,4 +132,4 @@ test-deploy: helm kustomize kube-binaries ## Lint and render the chart and overl
 
 .PHONY: docker-build-check
 docker-build-check: ## Run the Dockerfile's go build on its build context (.dockerignore applied), without docker.
-	hack/docker-build-check.sh
+	go run ./hack/docker-build-check
