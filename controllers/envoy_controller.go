@@ -97,12 +97,13 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 		}
 	}
 	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
+	proxies := newProxyView(r.index, r.proxies, namespace, r.kind.TypeURL)
 	for i := range decisions {
 		d := &decisions[i]
 		if d.served != nil {
 			check := r.index.CheckRefs(namespace, d.served.Selector, d.refs)
 			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
-			rep := reportProxies(r.index, r.proxies, namespace, d.served, r.kind.TypeURL)
+			rep := proxies.report(d.served)
 			d.status.Proxies = &rep.counts
 			meta.SetStatusCondition(&d.status.Conditions, readyCondition(d.obj.GetGeneration(), true, rep))
 		}

@@ -58,7 +58,7 @@ func (r *PodReconciler) apply(pod *corev1.Pod) []string {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
 	}
-	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP})
+	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP, ReadinessGate: hasReadinessGate(pod)})
 }
 
 func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {

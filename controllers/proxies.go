@@ -15,10 +15,31 @@ import (
 // ProxyStatus answers what the connected Envoys hold; *feedback.Tracker
 // implements it.
 type ProxyStatus interface {
-	Connected(nodeID string) bool
-	Holds(nodeID, typeURL, name string) (feedback.Held, bool)
-	Rejected(nodeID, typeURL, name string) (feedback.RejectedResource, bool)
+	View(nodeID, typeURL string) (feedback.TypeView, bool)
 	Node(nodeID string) (feedback.NodeStatus, bool)
+}
+
+// proxyView is what every pod of a namespace holds of one type, read once per
+// sync: reports for every object then need no further lookups.
+type proxyView []podView
+
+type podView struct {
+	pod       index.Pod
+	connected bool
+	feedback.TypeView
+}
+
+// newProxyView reads what the namespace's pods hold of a type.
+func newProxyView(idx *index.Index, proxies ProxyStatus, namespace, typeURL string) proxyView {
+	pods := idx.NamespacePods(namespace)
+	view := make(proxyView, len(pods))
+	for i, p := range pods {
+		view[i].pod = p
+		if proxies != nil {
+			view[i].TypeView, view[i].connected = proxies.View(p.NodeID(), typeURL)
+		}
+	}
+	return view
 }
 
 // proxyReport is what the selected pods' Envoys hold of one served resource.
@@ -28,19 +49,23 @@ type proxyReport struct {
 	rejection *feedback.RejectedResource
 }
 
-// reportProxies counts the selected pods by what their Envoys hold of r.
-func reportProxies(idx *index.Index, proxies ProxyStatus, namespace string, r *index.Resource, typeURL string) proxyReport {
+// report counts the selected pods by what their Envoys hold of r.
+func (v proxyView) report(r *index.Resource) proxyReport {
 	var rep proxyReport
-	for _, node := range idx.SelectedNodes(namespace, r.Selector) {
+	for i := range v {
+		p := &v[i]
+		if !r.Selects(p.pod.Labels) {
+			continue
+		}
 		rep.counts.Selected++
-		if proxies == nil || !proxies.Connected(node) {
+		if !p.connected {
 			continue
 		}
 		rep.counts.Connected++
-		if held, ok := proxies.Holds(node, typeURL, r.Name); ok && held.Hash == r.Hash {
+		if held, ok := p.Held[r.Name]; ok && held.Hash == r.Hash {
 			rep.counts.Acked++
 		}
-		if rej, ok := proxies.Rejected(node, typeURL, r.Name); ok && rej.Hash == r.Hash {
+		if rej, ok := p.Rejected[r.Name]; ok && rej.Hash == r.Hash {
 			rep.counts.Rejected++
 			if rep.rejection == nil || rej.At.After(rep.rejection.At) {
 				rep.rejection = &rej

@@ -13,7 +13,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
@@ -59,7 +58,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 		}
 		envoy = append(envoy, r)
 	}
-	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: snapshots}
+	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: snapshots, trigger: trigger}
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
@@ -79,9 +78,11 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 			return
 		}
 		// Every kind's status counts this node's proxies; the pod's readiness
-		// gate follows what its Envoy ACKed.
+		// gate, if it has one, follows what its Envoy ACKed.
 		trigger.enqueueNamespaceThrottled(namespace)
-		trigger.enqueue(podQueue, types.NamespacedName{Namespace: namespace, Name: podName})
+		if pod, found := idx.Pod(c.NodeID); found && pod.ReadinessGate {
+			trigger.enqueue(podQueue, types.NamespacedName{Namespace: namespace, Name: podName})
+		}
 		if c.Nacked { // each replica reports the NACKs of its own streams
 			events.nacked(c.NodeID, c.TypeURL)
 		}
@@ -91,10 +92,11 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 // warmup fills the index with every existing pod and custom resource, then marks
 // the replica ready to answer Envoys.
 type warmup struct {
-	reader client.Reader
-	pods   *PodReconciler
-	envoy  []*EnvoyReconciler
-	ready  interface{ MarkReady() }
+	reader  client.Reader
+	pods    *PodReconciler
+	envoy   []*EnvoyReconciler
+	ready   interface{ MarkReady() }
+	trigger *trigger
 }
 
 // NeedLeaderElection implements manager.LeaderElectionRunnable: every replica warms up.
@@ -129,7 +131,8 @@ func (w *warmup) Start(ctx context.Context) error {
 	return nil
 }
 
-// reconcileAll runs every Envoy reconciler over every namespace that has objects.
+// reconcileAll queues every namespace that has objects into every Envoy-kind
+// controller; through their work queues, so it never races their own reconciles.
 func (w *warmup) reconcileAll(ctx context.Context) error {
 	for _, r := range w.envoy {
 		namespaces, _, err := r.namespaces(ctx, w.reader)
@@ -137,10 +140,7 @@ func (w *warmup) reconcileAll(ctx context.Context) error {
 			return err
 		}
 		for ns := range namespaces {
-			if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns}}); err != nil {
-				// The event-driven reconcile retries; this pass only fills gaps.
-				ctrl.LoggerFrom(ctx).Error(err, "Failed to reconcile namespace after election", "kind", r.kind.Name, "namespace", ns)
-			}
+			w.trigger.enqueue(r.kind.Name, types.NamespacedName{Namespace: ns})
 		}
 	}
 	<-ctx.Done()

@@ -479,3 +479,31 @@ func (t *Tracker) AnyRejected(nodeID string) bool {
 	}
 	return false
 }
+
+// TypeView is what one node holds and refused of one type, read in one go.
+type TypeView struct {
+	// Held is what the node holds after its last ACK; shared, read-only.
+	Held map[string]Held
+	// Rejected is the content the node refused, by name.
+	Rejected map[string]RejectedResource
+}
+
+// View returns what a node holds and refused of a type; ok is false when the
+// node is not connected. The status reconcilers read every selected node this
+// way, once per node rather than once per node and resource.
+func (t *Tracker) View(nodeID, typeURL string) (view TypeView, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil {
+		return TypeView{}, false
+	}
+	if ts := n.types[typeURL]; ts != nil {
+		// Held maps are replaced on every ACK, never changed in place: sharing is safe.
+		view.Held = ts.status.Held
+		if len(ts.rejected) > 0 {
+			view.Rejected = maps.Clone(ts.rejected)
+		}
+	}
+	return view, true
+}

@@ -56,6 +56,8 @@ type Pod struct {
 	UID       types.UID
 	Labels    map[string]string
 	IP        string
+	// ReadinessGate is set when the pod declares Arcturus's readiness gate.
+	ReadinessGate bool
 }
 
 // NodeID is the Envoy node ID of the pod.
@@ -199,7 +201,7 @@ func (x *Index) SetPod(p Pod) []string {
 	p.Labels = maps.Clone(p.Labels)
 	x.mu.Lock()
 	old, ok := x.pods[id]
-	if ok && old.IP == p.IP && old.UID == p.UID && maps.Equal(old.Labels, p.Labels) {
+	if ok && old.IP == p.IP && old.UID == p.UID && old.ReadinessGate == p.ReadinessGate && maps.Equal(old.Labels, p.Labels) {
 		x.mu.Unlock()
 		return nil
 	}
@@ -364,4 +366,16 @@ func (x *Index) PodIP(nodeID string) (ip string, found bool) {
 		return "", false
 	}
 	return p.IP, true
+}
+
+// NamespacePods returns the pods of a namespace, sorted by node ID.
+func (x *Index) NamespacePods(namespace string) []Pod {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	pods := make([]Pod, 0, len(x.podsByNamespace[namespace]))
+	for _, p := range x.podsByNamespace[namespace] {
+		pods = append(pods, *p)
+	}
+	slices.SortFunc(pods, func(a, b Pod) int { return strings.Compare(a.Name, b.Name) })
+	return pods
 }

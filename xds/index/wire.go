@@ -1,7 +1,10 @@
 package index
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"hash/fnv"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -22,6 +25,8 @@ type Encoded struct {
 	name    string
 	bytes   []byte
 	methods protoiface.Methods
+
+	sha256 func() string
 }
 
 // NewEncoded wraps m, the Envoy resource called name, with its deterministic
@@ -32,6 +37,10 @@ func NewEncoded(name string, m proto.Message) (*Encoded, error) {
 		return nil, err
 	}
 	e := &Encoded{Message: m, name: name, bytes: b}
+	e.sha256 = sync.OnceValue(func() string {
+		sum := sha256.Sum256(e.bytes)
+		return hex.EncodeToString(sum[:])
+	})
 	e.methods = protoiface.Methods{
 		Flags: protoiface.SupportMarshalDeterministic,
 		Size:  func(protoiface.SizeInput) protoiface.SizeOutput { return protoiface.SizeOutput{Size: len(e.bytes)} },
@@ -49,6 +58,10 @@ func NewEncoded(name string, m proto.Message) (*Encoded, error) {
 // GetName returns the Envoy resource name. go-control-plane finds resource names
 // through this method (types.ResourceWithName), e.g. for delta version maps.
 func (e *Encoded) GetName() string { return e.name }
+
+// SHA256 returns the hex SHA-256 of the encoding, computed once: go-control-plane
+// versions delta resources this way.
+func (e *Encoded) SHA256() string { return e.sha256() }
 
 // Bytes returns the encoding; callers must not modify it.
 func (e *Encoded) Bytes() []byte { return e.bytes }

@@ -350,10 +350,11 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time,
 	snap := &cachev3.Snapshot{}
 	versions := make(map[string]string, len(TypeURLs))
 	counts := make(map[string]int, len(TypeURLs))
+	snap.VersionMap = make(map[string]map[string]string, len(TypeURLs))
 	for _, typeURL := range TypeURLs {
 		set := next[typeURL]
 		versions[typeURL], counts[typeURL] = set.version, len(set.rs)
-		snap.Resources[cachev3.GetResponseType(typeURL)] = set.snapshotResources()
+		snap.Resources[cachev3.GetResponseType(typeURL)], snap.VersionMap[typeURL] = set.snapshotResources()
 	}
 
 	b.mu.Lock()

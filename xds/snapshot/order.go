@@ -18,18 +18,44 @@ type resourceSet struct {
 	rs      []*index.Resource
 	version string
 
-	once  sync.Once
-	items cachev3.Resources
+	once     sync.Once
+	items    cachev3.Resources
+	versions map[string]string // resource name → content version, for delta
 }
 
 func newResourceSet(rs []*index.Resource) *resourceSet {
 	return &resourceSet{rs: rs, version: Version(rs)}
 }
 
-// snapshotResources returns the set in go-control-plane's form, built once.
-func (s *resourceSet) snapshotResources() cachev3.Resources {
-	s.once.Do(func() { s.items = resources(s.version, s.rs) })
-	return s.items
+// snapshotResources returns the set in go-control-plane's form and the delta
+// version of each resource, built once.
+//
+// Reasoning: left alone, go-control-plane computes delta versions for every node's
+// snapshot by marshalling and SHA-256 hashing every resource again; here each
+// resource version is hashed once, whatever the number of nodes.
+func (s *resourceSet) snapshotResources() (cachev3.Resources, map[string]string) {
+	s.once.Do(func() {
+		s.items = resources(s.version, s.rs)
+		s.versions = make(map[string]string, len(s.rs))
+		for _, r := range s.rs {
+			s.versions[r.Name] = deltaVersion(r)
+		}
+	})
+	return s.items, s.versions
+}
+
+// deltaVersion is a resource's delta version as go-control-plane computes it for
+// the responses it sends (hex SHA-256 of the encoding); the versions of a
+// snapshot must match those, or reconnecting clients are sent everything again.
+func deltaVersion(r *index.Resource) string {
+	if e, ok := r.Wire.(*index.Encoded); ok {
+		return e.SHA256()
+	}
+	b, err := cachev3.MarshalResource(r.Message)
+	if err != nil {
+		return ""
+	}
+	return cachev3.HashResource(b)
 }
 
 // typeSets is a node's configuration: per type URL, a resource set.

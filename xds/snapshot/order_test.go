@@ -2,6 +2,11 @@ package snapshot
 
 import (
 	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
@@ -78,5 +83,23 @@ func TestPlanPublishesSimpleChangesAtOnce(t *testing.T) {
 				t.Error("a change needing no ordering took more than one step")
 			}
 		})
+	}
+}
+
+func TestDeltaVersionMatchesGoControlPlane(t *testing.T) {
+	m := &clusterv3.Cluster{Name: "c", ConnectTimeout: durationpb.New(time.Second)}
+	e, err := index.NewEncoded("c", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := cachev3.MarshalResource(m)
+	want := cachev3.HashResource(b)
+	for name, r := range map[string]*index.Resource{
+		"encoded": {Name: "c", Message: m, Wire: e},
+		"plain":   {Name: "c", Message: m},
+	} {
+		if got := deltaVersion(r); got != want {
+			t.Errorf("%s: delta version %s, go-control-plane's %s", name, got, want)
+		}
 	}
 }
