@@ -97,11 +97,12 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 		}
 	}
 	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
-	proxies := newProxyView(r.index, r.proxies, namespace, r.kind.TypeURL)
+	groups := r.index.PodGroups(namespace)
+	proxies := newProxyView(groups, r.proxies, r.kind.TypeURL)
 	for i := range decisions {
 		d := &decisions[i]
 		if d.served != nil {
-			check := r.index.CheckRefs(namespace, d.served.Selector, d.refs)
+			check := r.index.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
 			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
 			rep := proxies.report(d.served)
 			d.status.Proxies = &rep.counts

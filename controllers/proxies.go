@@ -20,26 +20,49 @@ type ProxyStatus interface {
 }
 
 // proxyView is what every pod of a namespace holds of one type, read once per
-// sync: reports for every object then need no further lookups.
-type proxyView []podView
-
-type podView struct {
-	pod       index.Pod
-	connected bool
-	feedback.TypeView
+// sync: reports for every object then need no further lookups. Pods are grouped by
+// label set (selection is decided once per group), and within a group the
+// connected pods that hold the same set (the tracker shares identical sets) are
+// counted together, so a report costs a few lookups, not one per pod.
+type proxyView struct {
+	groups  []index.PodGroup
+	holders [][]holders // per group
 }
 
-// newProxyView reads what the namespace's pods hold of a type.
-func newProxyView(idx *index.Index, proxies ProxyStatus, namespace, typeURL string) proxyView {
-	pods := idx.NamespacePods(namespace)
-	view := make(proxyView, len(pods))
-	for i, p := range pods {
-		view[i].pod = p
-		if proxies != nil {
-			view[i].TypeView, view[i].connected = proxies.View(p.NodeID(), typeURL)
+// holders is a number of connected pods holding the same set and, when they
+// refused something, what (then n is 1).
+type holders struct {
+	n        int32
+	held     *feedback.HeldSet
+	rejected map[string]feedback.RejectedResource
+}
+
+// newProxyView reads what the pods of the groups hold of a type.
+func newProxyView(groups []index.PodGroup, proxies ProxyStatus, typeURL string) proxyView {
+	v := proxyView{groups: groups, holders: make([][]holders, len(groups))}
+	if proxies == nil {
+		return v
+	}
+	for i, g := range groups {
+		bySet := map[*feedback.HeldSet]int{} // set → index in v.holders[i]
+		for _, p := range g.Pods {
+			view, connected := proxies.View(p.NodeID(), typeURL)
+			if !connected {
+				continue
+			}
+			if len(view.Rejected) > 0 {
+				v.holders[i] = append(v.holders[i], holders{n: 1, held: view.Held, rejected: view.Rejected})
+				continue
+			}
+			if j, ok := bySet[view.Held]; ok {
+				v.holders[i][j].n++
+				continue
+			}
+			bySet[view.Held] = len(v.holders[i])
+			v.holders[i] = append(v.holders[i], holders{n: 1, held: view.Held})
 		}
 	}
-	return view
+	return v
 }
 
 // proxyReport is what the selected pods' Envoys hold of one served resource.
@@ -52,28 +75,33 @@ type proxyReport struct {
 // report counts the selected pods by what their Envoys hold of r.
 func (v proxyView) report(r *index.Resource) proxyReport {
 	var rep proxyReport
-	for i := range v {
-		p := &v[i]
-		if !r.Selects(p.pod.Labels) {
+	for i, g := range v.groups {
+		if !r.Selects(g.Labels) {
 			continue
 		}
-		rep.counts.Selected++
-		if !p.connected {
-			continue
-		}
-		rep.counts.Connected++
-		if held, ok := p.Held[r.Name]; ok && held.Hash == r.Hash {
-			rep.counts.Acked++
-		}
-		if rej, ok := p.Rejected[r.Name]; ok && rej.Hash == r.Hash {
-			rep.counts.Rejected++
-			if rep.rejection == nil || rej.At.After(rep.rejection.At) {
-				rep.rejection = &rej
-			}
+		rep.counts.Selected += int32(len(g.Pods))
+		for j := range v.holders[i] {
+			rep.count(&v.holders[i][j], r)
 		}
 	}
 	rep.counts.Summary = fmt.Sprintf("%d/%d", rep.counts.Acked, rep.counts.Selected)
 	return rep
+}
+
+// count adds connected pods holding the same to the report.
+func (rep *proxyReport) count(h *holders, r *index.Resource) {
+	rep.counts.Connected += h.n
+	if h.held != nil {
+		if held, ok := h.held.Items[r.Name]; ok && held.Hash == r.Hash {
+			rep.counts.Acked += h.n
+		}
+	}
+	if rej, ok := h.rejected[r.Name]; ok && rej.Hash == r.Hash {
+		rep.counts.Rejected += h.n
+		if rep.rejection == nil || rej.At.After(rep.rejection.At) {
+			rep.rejection = &rej
+		}
+	}
 }
 
 // readyCondition turns a proxy report into the Ready condition. Argo CD, Flux and

@@ -73,13 +73,16 @@ func startController(binary, kubeconfig string, addrs controllerAddrs, logPath s
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary,
+	args := []string{
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", addrs.XDS,
 		"--metrics-bind-address", addrs.Metrics,
 		"--health-probe-bind-address", addrs.Probe,
 		"--enable-webhooks=false",
-	)
+	}
+	// ARCTURUS_EXTRA_ARGS adds controller flags, e.g. --pprof-bind-address to profile a scenario.
+	args = append(args, strings.Fields(os.Getenv("ARCTURUS_EXTRA_ARGS"))...)
+	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	c := &controller{addrs: addrs, cmd: cmd, done: make(chan struct{})}
 	c.started = time.Now()

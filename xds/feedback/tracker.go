@@ -12,6 +12,7 @@
 package feedback
 
 import (
+	"encoding/binary"
 	"hash/fnv"
 	"maps"
 	"slices"
@@ -78,6 +79,7 @@ type nodeState struct {
 
 type typeState struct {
 	status  TypeStatus
+	held    *HeldSet            // status.Held, interned
 	pending map[string]*pending // by nonce
 	// rejected remembers, per resource name, the content the node refused, until it
 	// ACKs that content after all or is never sent it again (Forget). It outlives
@@ -113,6 +115,17 @@ type Tracker struct {
 	// contents interns the resources nodes hold by content hash: a thousand
 	// nodes holding the same cluster share one copy of its bytes.
 	contents map[uint64]*interned
+	// sets interns whole held sets: nodes that hold the same resources of a type
+	// share one set, which readers can count once for all of them.
+	sets map[uint64]*HeldSet
+}
+
+// HeldSet is what a node holds of one type, shared by every node holding the
+// same; readers must not modify it.
+type HeldSet struct {
+	Items map[string]Held
+	key   uint64
+	refs  int
 }
 
 // interned is one shared resource body and how many held entries use it.
@@ -123,7 +136,7 @@ type interned struct {
 
 // NewTracker returns a tracker that reports changes to notify (may be nil).
 func NewTracker(notify func(Change)) *Tracker {
-	return &Tracker{notify: notify, now: time.Now, nodes: map[string]*nodeState{}, contents: map[uint64]*interned{}}
+	return &Tracker{notify: notify, now: time.Now, nodes: map[string]*nodeState{}, contents: map[uint64]*interned{}, sets: map[uint64]*HeldSet{}}
 }
 
 // StreamOpened counts a stream of the node.
@@ -145,7 +158,7 @@ func (t *Tracker) StreamClosed(nodeID string) {
 	gone := n != nil && n.streams <= 1
 	if gone {
 		for _, ts := range n.types {
-			t.releaseLocked(ts.status.Held)
+			t.releaseSetLocked(ts.held)
 		}
 		delete(t.nodes, nodeID)
 	} else if n != nil {
@@ -267,12 +280,10 @@ func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
 	now := t.now()
 	change := Change{NodeID: nodeID, TypeURL: typeURL}
 	if errorMessage == "" {
-		held := make(map[string]Held, len(p.resources))
-		for name, h := range p.resources {
-			held[name] = t.internLocked(h)
-		}
-		t.releaseLocked(ts.status.Held)
-		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = held, p.version, now
+		set := t.internSetLocked(p.resources)
+		t.releaseSetLocked(ts.held)
+		ts.held = set
+		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = set.Items, p.version, now
 		ts.status.Rejection = nil
 		for name, h := range p.resources {
 			if r, ok := ts.rejected[name]; ok && r.Hash == h.Hash {
@@ -295,6 +306,63 @@ func (t *Tracker) emit(c Change) {
 	if t.notify != nil {
 		t.notify(c)
 	}
+}
+
+// internSetLocked returns the shared set holding exactly items, with a reference
+// taken.
+func (t *Tracker) internSetLocked(items map[string]Held) *HeldSet {
+	key := setKey(items)
+	if set := t.sets[key]; set != nil && sameHeld(set.Items, items) {
+		set.refs++
+		return set
+	}
+	shared := make(map[string]Held, len(items))
+	for name, h := range items {
+		shared[name] = t.internLocked(h)
+	}
+	set := &HeldSet{Items: shared, key: key, refs: 1}
+	if t.sets[key] == nil {
+		t.sets[key] = set
+	}
+	return set
+}
+
+// releaseSetLocked drops a reference to a set, and the set when it was the last.
+func (t *Tracker) releaseSetLocked(set *HeldSet) {
+	if set == nil {
+		return
+	}
+	if set.refs--; set.refs > 0 {
+		return
+	}
+	t.releaseLocked(set.Items)
+	if t.sets[set.key] == set {
+		delete(t.sets, set.key)
+	}
+}
+
+// setKey hashes a held set's names and content hashes, in name order.
+func setKey(items map[string]Held) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	for _, name := range slices.Sorted(maps.Keys(items)) {
+		_, _ = h.Write([]byte(name))
+		binary.BigEndian.PutUint64(buf[:], items[name].Hash)
+		_, _ = h.Write(buf[:])
+	}
+	return h.Sum64()
+}
+
+func sameHeld(a, b map[string]Held) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, h := range a {
+		if o, ok := b[name]; !ok || o.Hash != h.Hash {
+			return false
+		}
+	}
+	return true
 }
 
 // internLocked returns h with the shared copy of its content.
@@ -482,8 +550,9 @@ func (t *Tracker) AnyRejected(nodeID string) bool {
 
 // TypeView is what one node holds and refused of one type, read in one go.
 type TypeView struct {
-	// Held is what the node holds after its last ACK; shared, read-only.
-	Held map[string]Held
+	// Held is what the node holds after its last ACK (nil before any); shared
+	// with every node holding the same, read-only.
+	Held *HeldSet
 	// Rejected is the content the node refused, by name.
 	Rejected map[string]RejectedResource
 }
@@ -499,8 +568,8 @@ func (t *Tracker) View(nodeID, typeURL string) (view TypeView, ok bool) {
 		return TypeView{}, false
 	}
 	if ts := n.types[typeURL]; ts != nil {
-		// Held maps are replaced on every ACK, never changed in place: sharing is safe.
-		view.Held = ts.status.Held
+		// Held sets are replaced on every ACK, never changed in place: sharing is safe.
+		view.Held = ts.held
 		if len(ts.rejected) > 0 {
 			view.Rejected = maps.Clone(ts.rejected)
 		}

@@ -312,23 +312,68 @@ type RefCheck struct {
 // CheckRefs reports, for the pods of a namespace matching selector, which of refs
 // each of them lacks among the resources it receives.
 func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []Ref) RefCheck {
+	return x.CheckRefsOf(namespace, x.PodGroups(namespace), selector, refs)
+}
+
+// CheckRefsOf is CheckRefs over pod groups read earlier with PodGroups, so that a
+// caller checking many resources groups the pods once.
+func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, selector map[string]string, refs []Ref) RefCheck {
 	sel := Resource{Selector: selector}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	check := RefCheck{Missing: map[Ref]int{}}
 	byType := x.resources[namespace]
-	for _, p := range x.podsByNamespace[namespace] {
-		if !sel.Selects(p.Labels) {
+	for _, g := range groups {
+		if !sel.Selects(g.Labels) {
 			continue
 		}
-		check.Selected++
+		check.Selected += len(g.Pods)
 		for _, ref := range refs {
-			if r, ok := byType[ref.TypeURL][ref.Name]; !ok || !r.Selects(p.Labels) {
-				check.Missing[ref]++
+			if r, ok := byType[ref.TypeURL][ref.Name]; !ok || !r.Selects(g.Labels) {
+				check.Missing[ref] += len(g.Pods)
 			}
 		}
 	}
 	return check
+}
+
+// PodGroup is the pods of a namespace that share one label set: every selector
+// selects all of them or none, so selection is decided once per group.
+type PodGroup struct {
+	Labels map[string]string
+	Pods   []Pod
+}
+
+// PodGroups returns the pods of a namespace grouped by label set.
+func (x *Index) PodGroups(namespace string) []PodGroup {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	byKey := map[string]int{}
+	var groups []PodGroup
+	for _, p := range x.podsByNamespace[namespace] {
+		key := LabelsKey(p.Labels)
+		i, ok := byKey[key]
+		if !ok {
+			i = len(groups)
+			byKey[key] = i
+			groups = append(groups, PodGroup{Labels: p.Labels})
+		}
+		groups[i].Pods = append(groups[i].Pods, *p)
+	}
+	return groups
+}
+
+// LabelsKey is a canonical form of a label set.
+func LabelsKey(labels map[string]string) string {
+	keys := slices.Sorted(maps.Keys(labels))
+	var sb strings.Builder
+	for _, k := range keys {
+		sb.WriteString(k)
+		sb.WriteByte('=')
+		sb.WriteString(labels[k])
+		sb.WriteByte(0)
+	}
+	return sb.String()
 }
 
 // SelectedNodes returns the node IDs of the namespace's pods matching selector.

@@ -22,9 +22,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"maps"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -408,7 +406,7 @@ func (b *Builder) selection(nodeID string, shared selections) (typeSets, bool) {
 	pod, found := b.index.Pod(nodeID)
 	key := ""
 	if found && shared != nil {
-		key = pod.Namespace + "\x00" + labelsKey(pod.Labels)
+		key = pod.Namespace + "\x00" + index.LabelsKey(pod.Labels)
 		if sel, ok := shared[key]; ok {
 			return sel, true
 		}
@@ -422,19 +420,6 @@ func (b *Builder) selection(nodeID string, shared selections) (typeSets, bool) {
 		shared[key] = sel
 	}
 	return sel, found
-}
-
-// labelsKey is a canonical form of a label set.
-func labelsKey(labels map[string]string) string {
-	keys := slices.Sorted(maps.Keys(labels))
-	var sb strings.Builder
-	for _, k := range keys {
-		sb.WriteString(k)
-		sb.WriteByte('=')
-		sb.WriteString(labels[k])
-		sb.WriteByte(0)
-	}
-	return sb.String()
 }
 
 func sameSlice(a, b []*index.Resource) bool {
