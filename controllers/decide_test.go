@@ -141,3 +141,39 @@ func TestDecideIsOrderIndependent(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusEqual(t *testing.T) {
+	base := func() *ourv1alpha1.EnvoyConfigStatus {
+		c := cluster("a", accepted())
+		st := c.Status.DeepCopy()
+		st.ObservedGeneration, st.EnvoyName = 1, "a"
+		st.Proxies = &ourv1alpha1.ProxyCounts{Selected: 2, Acked: 1, Summary: "1/2"}
+		st.Conditions = []metav1.Condition{{Type: "Accepted", Status: "True", Reason: "Valid", Message: "m"}}
+		return st
+	}
+	tests := map[string]struct {
+		change func(*ourv1alpha1.EnvoyConfigStatus) // applied to the second status
+		equal  bool                                 // whether they must compare equal
+	}{
+		"identical statuses are equal":    {change: func(*ourv1alpha1.EnvoyConfigStatus) {}, equal: true},
+		"a condition message differs":     {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.Conditions[0].Message = "n" }},
+		"a proxy count differs":           {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.Proxies.Acked = 2 }},
+		"proxies are missing":             {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.Proxies = nil }},
+		"the accepted config differs":     {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.LastAccepted.Config.Raw = []byte(`{}`) }},
+		"the accepted generation differs": {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.LastAccepted.Generation = 7 }},
+		"an extra condition": {change: func(s *ourv1alpha1.EnvoyConfigStatus) {
+			s.Conditions = append(s.Conditions, metav1.Condition{Type: "Ready"})
+		}},
+		"no last accepted config":         {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.LastAccepted = nil }},
+		"the observed generation differs": {change: func(s *ourv1alpha1.EnvoyConfigStatus) { s.ObservedGeneration = 2 }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			a, b := base(), base()
+			tc.change(b)
+			if got := statusEqual(a, b); got != tc.equal {
+				t.Errorf("statusEqual = %v, want %v", got, tc.equal)
+			}
+		})
+	}
+}

@@ -1,13 +1,14 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -159,7 +160,7 @@ func (r *EnvoyReconciler) forgetTranslationsExcept(namespace string, objs []ourv
 func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decision) error {
 	var errs []error
 	for _, d := range decisions {
-		if equality.Semantic.DeepEqual(*d.obj.EnvoyStatus(), d.status) {
+		if statusEqual(d.obj.EnvoyStatus(), &d.status) {
 			continue
 		}
 		obj := d.obj.DeepCopyObject().(ourv1alpha1.Object)
@@ -183,6 +184,35 @@ func indexRefs(refs []translate.Ref) []index.Ref {
 		out[i] = index.Ref{TypeURL: ref.TypeURL, Name: ref.Name}
 	}
 	return out
+}
+
+// statusEqual compares two statuses field by field. It runs for every object on
+// every reconcile, and reflection-based deep equality is the costly part there.
+func statusEqual(a, b *ourv1alpha1.EnvoyConfigStatus) bool {
+	if a.ObservedGeneration != b.ObservedGeneration || a.EnvoyName != b.EnvoyName ||
+		!ptrEqual(a.Proxies, b.Proxies) || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		ca, cb := &a.Conditions[i], &b.Conditions[i]
+		if ca.Type != cb.Type || ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message ||
+			ca.ObservedGeneration != cb.ObservedGeneration || !ca.LastTransitionTime.Equal(&cb.LastTransitionTime) {
+			return false
+		}
+	}
+	la, lb := a.LastAccepted, b.LastAccepted
+	if la == nil || lb == nil {
+		return la == lb
+	}
+	return la.Generation == lb.Generation && maps.Equal(la.WorkloadSelector.GetLabels(), lb.WorkloadSelector.GetLabels()) &&
+		(la.WorkloadSelector == nil) == (lb.WorkloadSelector == nil) && bytes.Equal(la.Config.Raw, lb.Config.Raw)
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // setupWithManager registers the controller: every event of the kind, and every
