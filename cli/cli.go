@@ -11,6 +11,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +26,7 @@ import (
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -112,6 +115,9 @@ type usageError struct{ error }
 type commonFlags struct {
 	xdsAddress string
 	timeout    time.Duration
+	// TLS to an xDS port served with --xds-tls-*: the CA that signed the server's
+	// certificate, and a client certificate when it requires one (mTLS).
+	tlsCA, tlsCert, tlsKey, tlsServerName string
 }
 
 func (c *commonFlags) bind(fs *pflag.FlagSet) {
@@ -121,6 +127,36 @@ func (c *commonFlags) bind(fs *pflag.FlagSet) {
 	}
 	fs.StringVar(&c.xdsAddress, "xds-address", def, "host:port of the Arcturus xDS server, which serves CSDS ($ARCTURUS_XDS_ADDRESS)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for answers")
+	fs.StringVar(&c.tlsCA, "tls-ca-file", "", "connect over TLS, trusting this CA (PEM) for the server's certificate")
+	fs.StringVar(&c.tlsCert, "tls-cert-file", "", "client certificate (PEM) for an mTLS xDS port")
+	fs.StringVar(&c.tlsKey, "tls-key-file", "", "key of --tls-cert-file (PEM)")
+	fs.StringVar(&c.tlsServerName, "tls-server-name", "", "name to verify in the server's certificate (default: the host of --xds-address)")
+}
+
+// credentials returns the transport credentials the flags ask for.
+func (c *commonFlags) credentials() (credentials.TransportCredentials, error) {
+	if c.tlsCA == "" && c.tlsCert == "" {
+		return insecure.NewCredentials(), nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.tlsServerName}
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("read --tls-ca-file: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca-file %s holds no PEM certificate", c.tlsCA)
+		}
+	}
+	if c.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("load --tls-cert-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return credentials.NewTLS(cfg), nil
 }
 
 // newFlagSet returns a flag set whose errors and help go to stderr.
@@ -148,7 +184,11 @@ func parse(fs *pflag.FlagSet, args []string) error {
 func fetchStatus(ctx context.Context, c commonFlags, req *statusv3.ClientStatusRequest) (*statusv3.ClientStatusResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(c.xdsAddress, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := c.credentials()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(c.xdsAddress, grpc.WithTransportCredentials(creds),
 		// Every node's status in one message: allow far more than the default 4 MiB.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -132,6 +133,16 @@ func TestXDSTLS(t *testing.T) {
 	t.Run("a client certificate from another CA is refused", func(t *testing.T) {
 		if _, err := firstResponse(t, dialConn(t, a.XDSAddr, clientTLS(badCert, badKey)), node); err == nil {
 			t.Fatal("served an untrusted client certificate")
+		}
+	})
+	t.Run("the CLI reaches CSDS over mTLS", func(t *testing.T) {
+		out, err := exec.Command(binary, "proxy-status", "--xds-address", a.XDSAddr,
+			"--tls-ca-file", clientCAFile, "--tls-cert-file", goodCert, "--tls-key-file", goodKey).CombinedOutput()
+		if err != nil {
+			t.Fatalf("proxy-status over mTLS: %v\n%s", err, out)
+		}
+		if out, err := exec.Command(binary, "proxy-status", "--xds-address", a.XDSAddr, "--timeout", "3s").CombinedOutput(); err == nil {
+			t.Fatalf("proxy-status in plaintext succeeded against an mTLS port:\n%s", out)
 		}
 	})
 	t.Run("plaintext is refused", func(t *testing.T) {
