@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/test/testenv"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
 
@@ -70,17 +71,7 @@ func newPod(t *testing.T, c client.Client, ns, name string, labels map[string]st
 // eventually polls cond until it returns nil or waitFor passes.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, waitFor, what, cond)
 }
 
 // acceptedCondition waits until the Cluster's Accepted condition has the reason and

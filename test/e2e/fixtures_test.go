@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/test/testenv"
 )
 
 // newNamespace creates a namespace for one test and deletes it afterwards.
@@ -131,17 +132,7 @@ func waitAccepted(t *testing.T, ns, kind, name, reason string) metav1.Condition 
 // eventually polls cond until it returns nil, failing the test after 30 s.
 func eventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, what, cond)
 }
 
 // staticCluster is the config of a STATIC Envoy cluster with one endpoint.
