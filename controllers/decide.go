@@ -212,10 +212,8 @@ func resolvedRefsCondition(generation int64, refs []index.Ref, check index.RefCh
 // typeDisplayName names an Envoy type the way users know it: by the Arcturus kind
 // that carries it, else by its message name.
 func typeDisplayName(typeURL string) string {
-	for _, k := range envoyKinds {
-		if k.TypeURL == typeURL {
-			return k.Name
-		}
+	if k, ok := kindByTypeURL(typeURL); ok {
+		return k.Name
 	}
 	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 }

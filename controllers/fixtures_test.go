@@ -45,12 +45,6 @@ func withEnvoyName(n string) clusterOption {
 	}
 }
 
-func withSelector(labels map[string]string) clusterOption {
-	return func(c *ourv1alpha1.Cluster) {
-		c.Spec.WorkloadSelector = &ourv1alpha1.WorkloadSelector{Labels: labels}
-	}
-}
-
 func createdAt(sec int64) clusterOption {
 	return func(c *ourv1alpha1.Cluster) {
 		c.CreationTimestamp = metav1.NewTime(time.Unix(sec, 0))

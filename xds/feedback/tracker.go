@@ -387,14 +387,6 @@ func (t *Tracker) releaseLocked(held map[string]Held) {
 	}
 }
 
-// Connected reports whether the node has an open stream.
-func (t *Tracker) Connected(nodeID string) bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	_, ok := t.nodes[nodeID]
-	return ok
-}
-
 // Holds returns what the node holds of a resource after its last ACK.
 func (t *Tracker) Holds(nodeID, typeURL, name string) (Held, bool) {
 	t.mu.RLock()

@@ -112,7 +112,7 @@ func TestTrackerSotW(t *testing.T) {
 		t.Error("an answer to an unknown nonce was recorded")
 	}
 	tr.StreamClosed(node)
-	if tr.Connected(node) || len(tr.Nodes()) != 0 {
+	if _, connected := tr.Node(node); connected || len(tr.Nodes()) != 0 {
 		t.Error("node kept after its stream closed")
 	}
 	if last := changes[len(changes)-1]; !last.Disconnected {

@@ -376,21 +376,6 @@ func LabelsKey(labels map[string]string) string {
 	return sb.String()
 }
 
-// SelectedNodes returns the node IDs of the namespace's pods matching selector.
-func (x *Index) SelectedNodes(namespace string, selector map[string]string) []string {
-	sel := Resource{Selector: selector}
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	var ids []string
-	for id, p := range x.podsByNamespace[namespace] {
-		if sel.Selects(p.Labels) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids
-}
-
 // Lookup returns the indexed resource of a namespace by type URL and name.
 func (x *Index) Lookup(namespace, typeURL, name string) (Resource, bool) {
 	x.mu.RLock()

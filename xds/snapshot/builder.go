@@ -206,13 +206,6 @@ func (b *Builder) StreamClosed(nodeID string) {
 	b.streams[nodeID]--
 }
 
-// Connected returns the number of nodes with at least one open stream.
-func (b *Builder) Connected() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.streams)
-}
-
 // MarkReady lets the builder publish; call it once the index holds every existing
 // custom resource and pod.
 func (b *Builder) MarkReady() {
