@@ -53,7 +53,8 @@ type TypeStatus struct {
 	// AckedVersion and AckedAt describe the last response the node ACKed.
 	AckedVersion string
 	AckedAt      time.Time
-	// Held is what the node holds after its last ACK, by resource name.
+	// Held is what the node holds after its last ACK, by resource name; shared,
+	// read-only.
 	Held map[string]Held
 	// Rejection is set while the node's last answer of this type was a NACK.
 	Rejection *Rejection
@@ -447,7 +448,8 @@ func copyNode(id string, n *nodeState) NodeStatus {
 	ns := NodeStatus{NodeID: id, Types: make(map[string]*TypeStatus, len(n.types))}
 	for typeURL, ts := range n.types {
 		st := ts.status
-		st.Held = maps.Clone(st.Held)
+		// Held maps are interned and replaced on every ACK, never changed in
+		// place: the copy shares them (readers must not modify them).
 		if st.Rejection != nil {
 			r := *st.Rejection
 			st.Rejection = &r
