@@ -8,8 +8,9 @@
 //
 // Versions are content hashes per type, computed from the resource names and
 // their content hashes. The same resources therefore give the same version_info on
-// every replica and after every restart, and a reconnecting Envoy that already
-// holds them is not sent them again. An empty set has a version too (the hash of
+// every replica and after every restart: a reconnecting Envoy that already holds
+// them finds nothing changed (go-control-plane still answers a fresh wildcard
+// state-of-the-world subscription, with the version the Envoy has). An empty set has a version too (the hash of
 // nothing), because a fresh stream gets no answer at version "".
 //
 // Reasoning: builds are debounced. A burst of index changes marks nodes dirty; one
