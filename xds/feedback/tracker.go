@@ -71,6 +71,7 @@ type pending struct {
 	version   string
 	resources map[string]Held // complete state after applying the response
 	changed   map[string]uint64
+	removed   []string // held (ACKed) resources the response removes
 }
 
 type nodeState struct {
@@ -88,9 +89,13 @@ type typeState struct {
 	rejected map[string]RejectedResource
 }
 
-// RejectedResource is a resource content a node refused.
+// RejectedResource is a resource content a node refused, or its removal.
 type RejectedResource struct {
-	Hash    uint64
+	// Hash is the refused content's hash; zero when Removal is set.
+	Hash uint64
+	// Removal is set when the node refused a response that removed the resource
+	// (possible through dependencies): it keeps the content it last ACKed.
+	Removal bool
 	Message string
 	At      time.Time
 }
@@ -253,10 +258,16 @@ func (t *Tracker) sent(nodeID, typeURL, nonce, version string, state map[string]
 			changed[name] = h.Hash
 		}
 	}
+	var removed []string
+	for name := range ts.status.Held {
+		if _, ok := state[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
 	if len(ts.pending) >= maxPending {
 		clear(ts.pending)
 	}
-	ts.pending[nonce] = &pending{version: version, resources: state, changed: changed}
+	ts.pending[nonce] = &pending{version: version, resources: state, changed: changed, removed: removed}
 	ts.status.SentVersion, ts.status.SentAt = version, t.now()
 }
 
@@ -286,8 +297,11 @@ func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
 		ts.held = set
 		ts.status.Held, ts.status.AckedVersion, ts.status.AckedAt = set.Items, p.version, now
 		ts.status.Rejection = nil
-		for name, h := range p.resources {
-			if r, ok := ts.rejected[name]; ok && r.Hash == h.Hash {
+		// The node accepted, after all, what it once refused: a content it now
+		// holds, or the absence of a resource whose removal it refused.
+		for name, r := range ts.rejected {
+			h, holds := p.resources[name]
+			if (holds && !r.Removal && r.Hash == h.Hash) || (!holds && r.Removal) {
 				delete(ts.rejected, name)
 			}
 		}
@@ -296,6 +310,9 @@ func (t *Tracker) Answered(nodeID, typeURL, nonce, errorMessage string) {
 		ts.status.Rejection = &Rejection{Version: p.version, Message: errorMessage, At: now, Resources: p.changed}
 		for name, hash := range p.changed {
 			ts.rejected[name] = RejectedResource{Hash: hash, Message: errorMessage, At: now}
+		}
+		for _, name := range p.removed {
+			ts.rejected[name] = RejectedResource{Removal: true, Message: errorMessage, At: now}
 		}
 		change.Nacked = true
 	}
@@ -495,11 +512,30 @@ func resourceName(a *anypb.Any) string {
 	return ""
 }
 
-// RejectedHash returns the content hash of a resource the node refused. It serves
-// the snapshot builder's rejection policy.
+// RejectedHash returns the content hash of a resource the node refused (zero for
+// a refused removal). It serves the snapshot builder's rejection policy.
 func (t *Tracker) RejectedHash(nodeID, typeURL, name string) (uint64, bool) {
 	r, ok := t.Rejected(nodeID, typeURL, name)
 	return r.Hash, ok
+}
+
+// RejectedRemovals returns, sorted, the resources of a type whose removal the node
+// refused. It serves the snapshot builder's rejection policy.
+func (t *Tracker) RejectedRemovals(nodeID, typeURL string) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := t.nodes[nodeID]
+	if n == nil || n.types[typeURL] == nil {
+		return nil
+	}
+	var names []string
+	for name, r := range n.types[typeURL].rejected {
+		if r.Removal {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // AckedResource returns a resource as the node last ACKed it.

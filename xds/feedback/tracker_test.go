@@ -120,6 +120,43 @@ func TestTrackerSotW(t *testing.T) {
 	}
 }
 
+func TestTrackerRemembersARefusedRemoval(t *testing.T) {
+	tr := NewTracker(nil)
+	const node, ct = "gw-0.ns", resourcev3.ClusterType
+	tr.StreamOpened(node)
+	a, b := cluster("a", time.Second), cluster("b", time.Second)
+	tr.SentSotW(node, sotw(t, "v1", "1", a, b))
+	tr.Answered(node, ct, "1", "")
+
+	// v2 removes b; the node refuses it.
+	tr.SentSotW(node, sotw(t, "v2", "2", a))
+	tr.Answered(node, ct, "2", "b is still in use")
+	if rej, ok := tr.Rejected(node, ct, "b"); !ok || !rej.Removal || rej.Hash != 0 {
+		t.Fatalf("refused removal of b: %+v %v", rej, ok)
+	}
+	if got := tr.RejectedRemovals(node, ct); len(got) != 1 || got[0] != "b" {
+		t.Errorf("RejectedRemovals = %v, want [b]", got)
+	}
+	if _, ok := tr.Rejected(node, ct, "a"); ok {
+		t.Error("a was blamed though it did not change")
+	}
+	if h, ok := tr.Holds(node, ct, "b"); !ok || h.Hash != index.Hash(b) {
+		t.Error("a refused removal changed what the node holds")
+	}
+
+	// Holding b again keeps the refusal; accepting the removal after all ends it.
+	tr.SentSotW(node, sotw(t, "v1", "3", a, b))
+	tr.Answered(node, ct, "3", "")
+	if !tr.AnyRejected(node) {
+		t.Error("refusal forgotten while the node still holds b")
+	}
+	tr.SentSotW(node, sotw(t, "v2", "4", a))
+	tr.Answered(node, ct, "4", "")
+	if tr.AnyRejected(node) {
+		t.Error("refusal kept after the node accepted the removal")
+	}
+}
+
 func TestTrackerDelta(t *testing.T) {
 	tr := NewTracker(nil)
 	const node, ct = "gw-0.ns", resourcev3.ClusterType

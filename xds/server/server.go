@@ -73,7 +73,7 @@ type Options struct {
 // every replica: only status writing needs leadership, serving does not.
 type Server struct {
 	opts     Options
-	cache    cachev3.Cache
+	cache    cachev3.SnapshotCache
 	streams  Streams
 	observer Observer
 	log      logr.Logger
@@ -86,12 +86,22 @@ type Server struct {
 	mu    sync.Mutex
 	addr  net.Addr
 	bound chan struct{}
-	nodes map[int64]string // stream ID → node ID, once the node identified itself
+	open  map[int64]*stream // by stream ID, once the node identified itself
 }
+
+// stream is what the server remembers of one open stream.
+type stream struct {
+	node string
+	// sent is the last SotW response per type URL; go-control-plane ignores
+	// answers to older nonces, so only the last one can be NACKed.
+	sent map[string]sentResponse
+}
+
+type sentResponse struct{ nonce, version string }
 
 // New returns a server answering from c, reporting streams to s and, when obs is
 // not nil, responses and answers to obs. It fails when TLS files cannot be loaded.
-func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger) (*Server, error) {
+func New(opts Options, c cachev3.SnapshotCache, s Streams, obs Observer, log logr.Logger) (*Server, error) {
 	srv := &Server{
 		opts:     opts,
 		cache:    c,
@@ -101,7 +111,7 @@ func New(opts Options, c cachev3.Cache, s Streams, obs Observer, log logr.Logger
 		health:   health.NewServer(),
 		guard:    newStreamGuard(opts.Pods, opts.VerifyNodeIP, log),
 		bound:    make(chan struct{}),
-		nodes:    map[int64]string{},
+		open:     map[int64]*stream{},
 	}
 	srv.guard.denied = opts.Denied
 	serverOpts := []grpc.ServerOption{
@@ -224,6 +234,9 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 			if s.observer != nil && node != "" {
 				s.observer.Answered(node, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 			}
+			if req.GetErrorDetail() != nil && node != "" {
+				s.holdAfterNACK(streamID, node, req)
+			}
 			return nil
 		},
 		StreamDeltaRequestFunc: func(streamID int64, req *discoveryv3.DeltaDiscoveryRequest) error {
@@ -238,7 +251,8 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, streamID int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-			if node := s.nodeOf(streamID); s.observer != nil && node != "" {
+			node := s.recordSent(streamID, resp)
+			if s.observer != nil && node != "" {
 				s.observer.SentSotW(node, resp)
 			}
 		},
@@ -253,20 +267,71 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 func (s *Server) nodeOf(streamID int64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.nodes[streamID]
+	if st := s.open[streamID]; st != nil {
+		return st.node
+	}
+	return ""
+}
+
+// recordSent remembers a SotW response's nonce and version, and returns the
+// stream's node ID.
+func (s *Server) recordSent(streamID int64, resp *discoveryv3.DiscoveryResponse) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.open[streamID]
+	if st == nil {
+		return ""
+	}
+	st.sent[resp.GetTypeUrl()] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+	return st.node
+}
+
+// holdAfterNACK makes a state-of-the-world NACK wait for a change instead of
+// being answered with what the node just refused.
+//
+// Reasoning: a NACK carries the version the node last accepted, so
+// go-control-plane's cache, which answers any request whose version differs from
+// the snapshot's, would send the refused version straight back, and the node
+// would refuse it again, thousands of times a second. The rejection policy (see
+// snapshot.Rejections) has already run when this is called: the node's snapshot
+// either went back to what the node accepted (the request then matches it), or
+// still is the refused version — nothing the policy can take back, such as an
+// empty set. In the second case the request is presented to the cache as coming
+// from a node at the refused version, so the cache opens a watch and answers at
+// the next change. A node that has accepted nothing of the type yet and would be
+// sent an empty set again is treated the same way.
+func (s *Server) holdAfterNACK(streamID int64, nodeID string, req *discoveryv3.DiscoveryRequest) {
+	s.mu.Lock()
+	var refused sentResponse
+	if st := s.open[streamID]; st != nil {
+		refused = st.sent[req.GetTypeUrl()]
+	}
+	s.mu.Unlock()
+	if refused.nonce == "" || refused.nonce != req.GetResponseNonce() {
+		return // go-control-plane ignores an answer to an older response
+	}
+	snap, err := s.cache.GetSnapshot(nodeID)
+	if err != nil {
+		return
+	}
+	current := snap.GetVersion(req.GetTypeUrl())
+	emptyAgain := req.GetVersionInfo() == "" && len(snap.GetResources(req.GetTypeUrl())) == 0
+	if current == refused.version || emptyAgain {
+		req.VersionInfo = current
+	}
 }
 
 // identify records the node of a stream on its first request that names one, and
 // returns the stream's node ID (Envoy names its node in the first request only).
 func (s *Server) identify(streamID int64, nodeID string) string {
 	s.mu.Lock()
-	known, ok := s.nodes[streamID]
+	known, ok := s.open[streamID]
 	if !ok && nodeID != "" {
-		s.nodes[streamID] = nodeID
+		s.open[streamID] = &stream{node: nodeID, sent: map[string]sentResponse{}}
 	}
 	s.mu.Unlock()
 	if ok {
-		return known
+		return known.node
 	}
 	if nodeID == "" {
 		return ""
@@ -281,14 +346,14 @@ func (s *Server) identify(streamID int64, nodeID string) string {
 
 func (s *Server) closeStream(streamID int64) {
 	s.mu.Lock()
-	nodeID, known := s.nodes[streamID]
-	delete(s.nodes, streamID)
+	st, known := s.open[streamID]
+	delete(s.open, streamID)
 	s.mu.Unlock()
 	if known {
-		s.log.V(1).Info("Closed xDS stream", "node", nodeID, "stream", streamID)
-		s.streams.StreamClosed(nodeID)
+		s.log.V(1).Info("Closed xDS stream", "node", st.node, "stream", streamID)
+		s.streams.StreamClosed(st.node)
 		if s.observer != nil {
-			s.observer.StreamClosed(nodeID)
+			s.observer.StreamClosed(st.node)
 		}
 	}
 }

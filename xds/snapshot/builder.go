@@ -23,7 +23,9 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,14 +58,19 @@ type Options struct {
 // coalesce the events of one `kubectl apply -f dir/`.
 var DefaultOptions = Options{Debounce: 20 * time.Millisecond, MaxDelay: 250 * time.Millisecond}
 
-// Rejections tells the builder which resource contents a node refused (NACK), so
-// they are not sent to it again in a loop: the node keeps receiving the version it
-// last ACKed until the resource changes. A nil Rejections turns the policy off.
+// Rejections tells the builder what each node refused (NACK), so it is not sent
+// again in a loop: a refused new resource is withheld from the node, a refused
+// change is replaced by the content the node last ACKed, and a refused removal is
+// held back, each until the resource changes again. A nil Rejections turns the
+// policy off.
 type Rejections interface {
 	// AnyRejected reports whether the node refused anything it may still be sent.
 	AnyRejected(nodeID string) bool
-	// RejectedHash returns the content hash of the resource the node refused.
+	// RejectedHash returns the content hash of the resource the node refused
+	// (zero when it refused the resource's removal).
 	RejectedHash(nodeID, typeURL, name string) (uint64, bool)
+	// RejectedRemovals returns the resources whose removal the node refused.
+	RejectedRemovals(nodeID, typeURL string) []string
 	// AckedResource returns the resource as the node last ACKed it.
 	AckedResource(nodeID, typeURL, name string) (hash uint64, resource *anypb.Any, ok bool)
 	// Forget drops a refusal once the resource's content has changed.
@@ -324,19 +331,32 @@ func (b *Builder) build(ctx context.Context, nodeID string, changedAt time.Time,
 	if !found {
 		b.log.Info("Serving empty configuration: node ID names no existing pod", "node", nodeID)
 	}
-	desired := selected
-	if b.Rejections != nil && b.Rejections.AnyRejected(nodeID) {
-		desired = make(typeSets, len(TypeURLs))
-		for _, typeURL := range TypeURLs {
-			desired[typeURL] = selected[typeURL]
-			if rs := b.withoutRejected(nodeID, typeURL, selected[typeURL].rs); !sameSlice(rs, selected[typeURL].rs) {
-				desired[typeURL] = newResourceSet(rs)
-			}
-		}
-	}
 	b.mu.Lock()
 	prev, changedTypes := b.held[nodeID], b.typeChangedAt[nodeID]
 	b.mu.Unlock()
+	desired := selected
+	if b.Rejections != nil && b.Rejections.AnyRejected(nodeID) {
+		desired = make(typeSets, len(TypeURLs))
+		var held typeSets
+		for _, typeURL := range TypeURLs {
+			desired[typeURL] = selected[typeURL]
+			rs, withheld := b.withoutRejected(nodeID, typeURL, selected[typeURL].rs)
+			if !sameSlice(rs, selected[typeURL].rs) {
+				desired[typeURL] = newResourceSet(rs)
+			}
+			// A withheld resource is not a removal to make before breaking: the
+			// node never accepted it, so the plan must not keep it.
+			if len(withheld) > 0 && prev[typeURL] != nil {
+				if held == nil {
+					held = maps.Clone(prev)
+				}
+				held[typeURL] = without(prev[typeURL], withheld)
+			}
+		}
+		if held != nil {
+			prev = held
+		}
+	}
 	next := plan(prev, desired, func(typeURL string) bool { return b.answered(nodeID, typeURL, changedTypes[typeURL]) })
 
 	snap := &cachev3.Snapshot{}
@@ -449,44 +469,57 @@ func (b *Builder) Answered(nodeID string) {
 	}
 }
 
-// withoutRejected replaces each resource the node refused in its current content
-// by the content the node last ACKed, or leaves it out if the node never had it.
-func (b *Builder) withoutRejected(nodeID, typeURL string, rs []*index.Resource) []*index.Resource {
-	if b.Rejections == nil {
-		return rs
+// withoutRejected applies the rejection policy to one type's selection: each
+// resource the node refused in its current content is replaced by the content the
+// node last ACKed, or withheld (and named in withheld) if the node never had it;
+// each resource whose removal the node refused is kept as the node last ACKed it.
+func (b *Builder) withoutRejected(nodeID, typeURL string, rs []*index.Resource) (out []*index.Resource, withheld []string) {
+	acked := func(r *index.Resource) *index.Resource {
+		hash, resource, ok := b.Rejections.AckedResource(nodeID, typeURL, r.Name)
+		if !ok {
+			return nil
+		}
+		msg, err := resource.UnmarshalNew()
+		if err != nil {
+			return nil
+		}
+		old := *r
+		old.Message, old.Wire, old.Hash = msg, nil, hash
+		return &old
 	}
-	var out []*index.Resource
-	for i, r := range rs {
+	changed := false
+	out = make([]*index.Resource, 0, len(rs))
+	for _, r := range rs {
 		hash, rejected := b.Rejections.RejectedHash(nodeID, typeURL, r.Name)
 		if rejected && hash != r.Hash {
 			b.Rejections.Forget(nodeID, typeURL, r.Name) // changed since: send the new content
 			rejected = false
 		}
 		if !rejected {
-			if out != nil {
-				out = append(out, r)
-			}
+			out = append(out, r)
 			continue
 		}
-		if out == nil {
-			out = append(make([]*index.Resource, 0, len(rs)), rs[:i]...)
+		changed = true
+		if old := acked(r); old != nil {
+			out = append(out, old)
+		} else {
+			withheld = append(withheld, r.Name)
 		}
-		ackedHash, acked, ok := b.Rejections.AckedResource(nodeID, typeURL, r.Name)
-		if !ok {
-			continue
-		}
-		msg, err := acked.UnmarshalNew()
-		if err != nil {
-			continue
-		}
-		old := *r
-		old.Message, old.Wire, old.Hash = msg, nil, ackedHash
-		out = append(out, &old)
 	}
-	if out == nil {
-		return rs
+	for _, name := range b.Rejections.RejectedRemovals(nodeID, typeURL) {
+		if _, found := slices.BinarySearchFunc(out, name, byName); found {
+			continue // selected again: RejectedHash above has forgotten the refusal
+		}
+		if old := acked(&index.Resource{TypeURL: typeURL, Name: name}); old != nil {
+			out = append(out, old)
+			changed = true
+		}
 	}
-	return out
+	if !changed {
+		return rs, nil
+	}
+	slices.SortFunc(out, func(a, b *index.Resource) int { return strings.Compare(a.Name, b.Name) })
+	return out, withheld
 }
 
 // resources builds one type's snapshot resources from the shared encoded wrappers

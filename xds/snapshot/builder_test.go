@@ -2,18 +2,24 @@ package snapshot
 
 import (
 	"context"
+	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
 
@@ -256,4 +262,89 @@ func TestBuilderPublishesMakeBeforeBreak(t *testing.T) {
 	if _, clusters := h.clusterVersion(t, "gw.ns", v1); len(clusters) != 1 || clusters[0] != "new" {
 		t.Fatalf("step 3: clusters %v, want [new]", clusters)
 	}
+}
+
+// TestBuilderRejectionPolicy runs the builder with the real tracker: what a node
+// refused is withheld (new), rolled back (changed) or kept (removed), so the
+// snapshot goes back to what the node accepted, and is not re-sent.
+func TestBuilderRejectionPolicy(t *testing.T) {
+	const node = "gw.ns"
+	tests := []struct {
+		name            string
+		before, refused []string // cluster names; "a*" is a with another content
+		want            []string // clusters in the snapshot after the NACK
+	}{
+		{"a new resource is withheld", []string{"a"}, []string{"a", "new"}, []string{"a"}},
+		{"a changed resource is rolled back", []string{"a", "b"}, []string{"a*", "b"}, []string{"a", "b"}},
+		{"a removal is held back", []string{"a", "b"}, []string{"a"}, []string{"a", "b"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tracker := feedback.NewTracker(nil)
+			h.b.Rejections, h.b.Answers = tracker, tracker
+			h.b.MarkReady()
+			h.idx.SetPod(index.Pod{Namespace: "ns", Name: "gw"})
+			tracker.StreamOpened(node)
+			h.b.StreamOpened(node)
+
+			// send publishes names, waits for the snapshot, and returns it as the
+			// node receives it; the node answers with errorMessage.
+			nonce := 0
+			send := func(prev string, names []string, errorMessage string) string {
+				t.Helper()
+				var rs []index.Resource
+				var want []string
+				for _, n := range names {
+					timeout := time.Second
+					if strings.HasSuffix(n, "*") {
+						n, timeout = strings.TrimSuffix(n, "*"), 5*time.Second
+					}
+					want = append(want, n)
+					rs = append(rs, index.Resource{Name: n, Message: &clusterv3.Cluster{Name: n, ConnectTimeout: durationpb.New(timeout)}})
+				}
+				h.idx.ReplaceResources("ns", resourcev3.ClusterType, rs)
+				// Wait for the snapshot with exactly these clusters (a removal is
+				// published make-before-break, in two steps).
+				v, _ := h.clusterVersion(t, node, prev)
+				for !slices.Equal(h.snapshotClusters(t, node), want) {
+					v, _ = h.clusterVersion(t, node, v)
+				}
+				snap, _ := h.cache.GetSnapshot(node)
+				var anys []*anypb.Any
+				for _, name := range slices.Sorted(maps.Keys(snap.GetResources(resourcev3.ClusterType))) {
+					a, err := anypb.New(snap.GetResources(resourcev3.ClusterType)[name].(*index.Encoded).Message)
+					if err != nil {
+						t.Fatal(err)
+					}
+					anys = append(anys, a)
+				}
+				nonce++
+				n := strconv.Itoa(nonce)
+				tracker.SentSotW(node, &discoveryv3.DiscoveryResponse{TypeUrl: resourcev3.ClusterType, VersionInfo: v, Nonce: n, Resources: anys})
+				tracker.Answered(node, resourcev3.ClusterType, n, errorMessage)
+				return v
+			}
+			accepted := send("", tc.before, "")
+			refused := send(accepted, tc.refused, "refused")
+			h.b.BuildNow(context.Background(), node)
+			snap, _ := h.cache.GetSnapshot(node)
+			if got := h.snapshotClusters(t, node); !slices.Equal(got, tc.want) {
+				t.Errorf("after the NACK the snapshot has %v, want %v", got, tc.want)
+			}
+			if v := snap.GetVersion(resourcev3.ClusterType); v != accepted || v == refused {
+				t.Errorf("after the NACK version %s, want the accepted %s (refused: %s)", v, accepted, refused)
+			}
+		})
+	}
+}
+
+// snapshotClusters returns the sorted cluster names of the node's snapshot.
+func (h *harness) snapshotClusters(t *testing.T, node string) []string {
+	t.Helper()
+	snap, err := h.cache.GetSnapshot(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Sorted(maps.Keys(snap.GetResources(resourcev3.ClusterType)))
 }

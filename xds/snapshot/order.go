@@ -140,6 +140,15 @@ func keepRemoved(desired, prev *resourceSet) *resourceSet {
 	return newResourceSet(out)
 }
 
+// without returns set less the named resources; set itself when it has none of them.
+func without(set *resourceSet, names []string) *resourceSet {
+	out := slices.DeleteFunc(slices.Clone(set.rs), func(r *index.Resource) bool { return slices.Contains(names, r.Name) })
+	if len(out) == len(set.rs) {
+		return set
+	}
+	return newResourceSet(out)
+}
+
 func byName(r *index.Resource, name string) int { return strings.Compare(r.Name, name) }
 
 // sameSets reports whether two configurations have the same versions.
