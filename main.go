@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -66,6 +67,8 @@ type options struct {
 	webhookCertExtraSANs            stringList
 	podNamespace                    string
 	namespaces                      stringList
+	xdsLimits                       server.Limits
+	xdsMaxStreamsPerConnection      uint
 	qps                             float64
 	burst                           int
 	zap                             zap.Options
@@ -99,6 +102,14 @@ func main() {
 	flag.DurationVar(&o.xdsMaxConnectionAge, "xds-max-connection-age", 30*time.Minute, "Close xDS connections after about this long (±10% jitter) so Envoys rebalance across replicas; 0 disables.")
 	flag.BoolVar(&o.verifyNodeIP, "verify-node-ip", true, "Refuse xDS streams whose peer address is not the IP of the pod their node ID names. Turn off behind NAT or a proxy, or for hostNetwork pods sharing a node IP.")
 	flag.BoolVar(&o.rollbackRejected, "rollback-rejected", true, "After an Envoy rejects a resource, keep serving it the version it last accepted until the resource changes, instead of re-sending the rejected one.")
+	o.xdsLimits = server.DefaultLimits
+	flag.IntVar(&o.xdsLimits.MaxRequestBytes, "xds-max-request-bytes", o.xdsLimits.MaxRequestBytes, "Refuse xDS requests larger than this many bytes.")
+	flag.IntVar(&o.xdsLimits.MaxResourceNames, "xds-max-resource-names", o.xdsLimits.MaxResourceNames, "Refuse xDS requests naming more resources than this; 0: no limit.")
+	flag.IntVar(&o.xdsLimits.MaxTypesPerStream, "xds-max-types-per-stream", o.xdsLimits.MaxTypesPerStream, "Refuse an xDS stream that subscribes to more type URLs than this; 0: no limit.")
+	flag.UintVar(&o.xdsMaxStreamsPerConnection, "xds-max-streams-per-connection", uint(o.xdsLimits.MaxStreamsPerConnection), "Concurrent xDS streams allowed on one connection; 0: no limit.")
+	flag.IntVar(&o.xdsLimits.MaxStreamsPerIP, "xds-max-streams-per-ip", o.xdsLimits.MaxStreamsPerIP, "Concurrent xDS streams allowed from one peer IP; 0: no limit.")
+	flag.Float64Var(&o.xdsLimits.StreamsPerIPPerSecond, "xds-streams-per-ip-per-second", o.xdsLimits.StreamsPerIPPerSecond, "New xDS streams allowed per second from one peer IP, after a burst of --xds-stream-burst-per-ip; 0: no limit.")
+	flag.IntVar(&o.xdsLimits.StreamBurstPerIP, "xds-stream-burst-per-ip", o.xdsLimits.StreamBurstPerIP, "New xDS streams one peer IP may open at once before --xds-streams-per-ip-per-second applies.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Serve Go's /debug/pprof on this address (for profiling); empty disables.")
 	flag.StringVar(&o.podLabelSelector, "pod-label-selector", "", "Only watch pods matching this label selector (e.g. app.kubernetes.io/component=envoy), to keep the pod cache small in large clusters; other pods get no configuration.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
@@ -106,6 +117,7 @@ func main() {
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
+	o.xdsLimits.MaxStreamsPerConnection = uint32(min(o.xdsMaxStreamsPerConnection, math.MaxUint32))
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
@@ -214,6 +226,7 @@ func run(ctx context.Context, o options) error {
 		MaxConnectionAge: o.xdsMaxConnectionAge,
 		VerifyNodeIP:     o.verifyNodeIP,
 		Pods:             idx,
+		Limits:           o.xdsLimits,
 	}, snapshots, builder, observer, ctrl.Log.WithName("xds"))
 	if err != nil {
 		return err

@@ -79,6 +79,8 @@ func startController(binary, kubeconfig string, addrs controllerAddrs, logPath s
 		"--metrics-bind-address", addrs.Metrics,
 		"--health-probe-bind-address", addrs.Probe,
 		"--enable-webhooks=false",
+		// Thousands of simulated Envoys share one address and a few connections.
+		"--xds-max-streams-per-ip=0", "--xds-streams-per-ip-per-second=0", "--xds-max-streams-per-connection=0",
 	}
 	// ARCTURUS_EXTRA_ARGS adds controller flags, e.g. --pprof-bind-address to profile a scenario.
 	args = append(args, strings.Fields(os.Getenv("ARCTURUS_EXTRA_ARGS"))...)

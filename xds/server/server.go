@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -65,6 +66,8 @@ type Options struct {
 	// their node ID names, once that pod has an IP; Pods answers the IPs.
 	VerifyNodeIP bool
 	Pods         PodIPs
+	// Limits bound what one client may cost (see Limits).
+	Limits Limits
 	// Denied, when set, is called for every refused stream (a metric).
 	Denied func()
 }
@@ -109,30 +112,35 @@ func New(opts Options, c cachev3.SnapshotCache, s Streams, obs Observer, log log
 		observer: obs,
 		log:      log,
 		health:   health.NewServer(),
-		guard:    newStreamGuard(opts.Pods, opts.VerifyNodeIP, log),
+		guard:    newStreamGuard(opts.Pods, opts.VerifyNodeIP, opts.Limits, log),
 		bound:    make(chan struct{}),
 		open:     map[int64]*stream{},
 	}
 	srv.guard.denied = opts.Denied
+	maxStreams, maxRequest := opts.Limits.MaxStreamsPerConnection, opts.Limits.MaxRequestBytes
+	if maxStreams == 0 {
+		maxStreams = math.MaxUint32
+	}
+	if maxRequest <= 0 {
+		maxRequest = math.MaxInt32
+	}
+	keepaliveParams := keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+	if opts.MaxConnectionAge > 0 {
+		keepaliveParams.MaxConnectionAge, keepaliveParams.MaxConnectionAgeGrace = opts.MaxConnectionAge, 30*time.Second
+	}
 	serverOpts := []grpc.ServerOption{
-		// Thousands of Envoys hold one long-lived stream each: allow that many
-		// streams, ping idle connections so dead peers are found, and refuse
-		// clients that ping more often than once every 10 s.
-		grpc.MaxConcurrentStreams(1 << 20),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:                  30 * time.Second,
-			Timeout:               10 * time.Second,
-			MaxConnectionAge:      opts.MaxConnectionAge,
-			MaxConnectionAgeGrace: 30 * time.Second,
-		}),
+		// Envoy holds one long-lived stream per connection; bound streams per
+		// connection and request sizes (Limits), ping idle connections so dead
+		// peers are found, and refuse clients that ping more often than once
+		// every 10 s.
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.MaxRecvMsgSize(maxRequest),
+		grpc.KeepaliveParams(keepaliveParams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
 		grpc.StreamInterceptor(srv.guard.intercept),
-	}
-	if opts.MaxConnectionAge <= 0 {
-		serverOpts[1] = grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second})
 	}
 	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" {
 		files, err := newTLSFiles(opts.TLSCertFile, opts.TLSKeyFile, opts.ClientCAFile)

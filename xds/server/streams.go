@@ -38,6 +38,8 @@ var errShuttingDown = status.Error(codes.Unavailable, "arcturus replica is shutt
 type streamGuard struct {
 	pods         PodIPs
 	verifyNodeIP bool
+	limits       Limits
+	peers        *peerLimits
 	log          logr.Logger
 	denied       func() // counts refusals; may be nil
 
@@ -47,8 +49,8 @@ type streamGuard struct {
 	stopping bool
 }
 
-func newStreamGuard(pods PodIPs, verifyNodeIP bool, log logr.Logger) *streamGuard {
-	return &streamGuard{pods: pods, verifyNodeIP: verifyNodeIP && pods != nil, log: log,
+func newStreamGuard(pods PodIPs, verifyNodeIP bool, limits Limits, log logr.Logger) *streamGuard {
+	return &streamGuard{pods: pods, verifyNodeIP: verifyNodeIP && pods != nil, limits: limits, peers: newPeerLimits(limits), log: log,
 		byNode: map[string]map[*guardedStream]bool{}, all: map[*guardedStream]bool{}}
 }
 
@@ -58,10 +60,15 @@ func (g *streamGuard) intercept(srv any, ss grpc.ServerStream, info *grpc.Stream
 		return handler(srv, ss)
 	}
 	ctx, cancel := context.WithCancelCause(ss.Context())
-	s := &guardedStream{ServerStream: ss, ctx: ctx, cancel: cancel, guard: g}
+	s := &guardedStream{ServerStream: ss, ctx: ctx, cancel: cancel, guard: g, types: map[string]bool{}}
 	if p, ok := peer.FromContext(ss.Context()); ok {
 		s.peerIP = addrIP(p.Addr)
 	}
+	if err := g.peers.open(s.peerIP); err != nil {
+		g.refused(err)
+		return err
+	}
+	defer g.peers.close(s.peerIP)
 	g.mu.Lock()
 	if g.stopping {
 		g.mu.Unlock()
@@ -109,6 +116,14 @@ func (g *streamGuard) deny(nodeID, podIP, peerIP string) error {
 		g.denied()
 	}
 	return status.Errorf(codes.PermissionDenied, "node %q names a pod with IP %s, but the stream comes from %s", nodeID, podIP, peerIP)
+}
+
+// refused logs a stream refused for exceeding a limit or a malformed request.
+func (g *streamGuard) refused(err error) {
+	g.log.V(1).Info("Refused xDS stream", "reason", status.Convert(err).Message())
+	if g.denied != nil {
+		g.denied()
+	}
 }
 
 // Verify closes the node's streams whose peer is not the pod's current IP. The
@@ -164,6 +179,8 @@ type guardedStream struct {
 	guard  *streamGuard
 	peerIP string
 	node   string // set once admitted; only the stream's receive goroutine writes it
+	// types are the type URLs the stream used; only the receive goroutine uses it.
+	types map[string]bool
 }
 
 // Context returns a context the guard can cancel; go-control-plane ends the stream
@@ -173,6 +190,11 @@ func (s *guardedStream) Context() context.Context { return s.ctx }
 // RecvMsg admits the stream on its first request that names a node.
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if err := s.guard.limits.checkRequest(m, s.types); err != nil {
+		s.guard.refused(err)
+		s.cancel(err)
 		return err
 	}
 	if s.node != "" {
@@ -186,7 +208,11 @@ func (s *guardedStream) RecvMsg(m any) error {
 		id = req.GetNode().GetId()
 	}
 	if id == "" {
-		return nil
+		// Nothing can be served to a node that does not say who it is.
+		err := status.Error(codes.InvalidArgument, "the first request of a stream must name its node (node.id = <pod>.<namespace>)")
+		s.guard.refused(err)
+		s.cancel(err)
+		return err
 	}
 	if err := s.guard.admit(s, id); err != nil {
 		s.cancel(err)
