@@ -84,6 +84,13 @@ func (g *streamGuard) intercept(srv any, ss grpc.ServerStream, info *grpc.Stream
 	go func() { done <- handler(srv, s) }()
 	select {
 	case err := <-done:
+		if err == nil {
+			// go-control-plane ends a stream whose Recv failed without an
+			// error; report why, e.g. a request over the size limit.
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return cause
+			}
+		}
 		return err
 	case <-ctx.Done():
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -190,6 +197,10 @@ func (s *guardedStream) Context() context.Context { return s.ctx }
 // RecvMsg admits the stream on its first request that names a node.
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
+		if status.Code(err) == codes.ResourceExhausted { // over --xds-max-request-bytes
+			s.guard.refused(err)
+			s.cancel(err)
+		}
 		return err
 	}
 	if err := s.guard.limits.checkRequest(m, s.types); err != nil {
