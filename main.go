@@ -16,10 +16,15 @@ import (
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,6 +38,8 @@ import (
 	"github.com/arcturus-dev/arcturus/cli"
 	"github.com/arcturus-dev/arcturus/controllers"
 	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
+	"github.com/arcturus-dev/arcturus/internal/leader"
+	"github.com/arcturus-dev/arcturus/internal/patient"
 	"github.com/arcturus-dev/arcturus/xds/csds"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
@@ -146,7 +153,12 @@ func run(ctx context.Context, o options) error {
 		}
 		podCache.Label = sel
 	}
-	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache}}
+	cacheOpts := cache.Options{
+		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache},
+		// Informers wait out an API server outage rather than back off from it,
+		// so changes made meanwhile arrive within seconds of its return.
+		NewInformer: patient.NewSharedIndexInformer,
+	}
 	if len(o.namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range o.namespaces {
@@ -163,20 +175,30 @@ func run(ctx context.Context, o options) error {
 		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:                 webhookServer,
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "arcturus.envoy.arcturus.dev",
-		LeaderElectionNamespace:       o.leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       ptrDuration(15 * time.Second),
-		PprofBindAddress:              o.pprofAddr,
+		WebhookServer:           webhookServer,
+		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		GracefulShutdownTimeout: ptrDuration(15 * time.Second),
+		PprofBindAddress:        o.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
+	}
+	// Only the leader writes status; every replica serves. The election is ours,
+	// not the manager's, which would exit the process when the lease cannot be
+	// renewed (internal/leader).
+	var leadership leader.Leadership = leader.Always{Manager: mgr}
+	if o.leaderElect {
+		elector, err := newElector(restConfig, o)
+		if err != nil {
+			return err
+		}
+		if err := mgr.Add(elector); err != nil {
+			return err
+		}
+		leadership = elector
 	}
 
 	// snapshot: reads the index, publishes one snapshot per connected node into the cache.
@@ -237,7 +259,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// translate + decide: the reconcilers read CRs, pods and proxy feedback, and
 	// write the index and status.
-	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker); err != nil {
+	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker, leadership); err != nil {
 		return err
 	}
 
@@ -254,6 +276,7 @@ func run(ctx context.Context, o options) error {
 				ServiceName:       o.webhookService,
 				WebhookConfigName: o.webhookConfigName,
 				CertDir:           o.webhookCertDir,
+				RunAsLeader:       leadership.Run,
 			}
 			for _, san := range strings.Split(o.webhookCertExtraSANs.String(), ",") {
 				if san = strings.TrimSpace(san); san == "" {
@@ -287,6 +310,33 @@ func run(ctx context.Context, o options) error {
 
 	log.Info("Starting Arcturus", "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
+}
+
+// leaseName is the leader-election Lease, as controller-runtime named it before.
+const leaseName = "arcturus.envoy.arcturus.dev"
+
+// newElector returns the leader elector of this replica, identified by host name
+// and a random suffix, on the Lease in --leader-election-namespace (default
+// --pod-namespace).
+func newElector(restConfig *rest.Config, o options) (*leader.Elector, error) {
+	cs, err := kubernetes.NewForConfig(restConfig)
+	if err != nil {
+		return nil, err
+	}
+	namespace := o.leaderElectionNamespace
+	if namespace == "" {
+		namespace = o.podNamespace
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, err
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: leaseName},
+		Client:     cs.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
+	}
+	return leader.NewElector(lock, ctrl.Log.WithName("leader")), nil
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }

@@ -13,10 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -222,7 +220,7 @@ func (r *EnvoyReconciler) setupWithManager(mgr ctrl.Manager) error {
 		Named(strings.ToLower(r.kind.Name)).
 		Watches(r.kind.newObject(), handler.EnqueueRequestsFromMapFunc(namespaceRequest)).
 		WatchesRawSource(source.Channel(r.trigger.events[r.kind.Name], handler.EnqueueRequestsFromMapFunc(namespaceRequest))).
-		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+		WithOptions(controllerOptions()).
 		Complete(r)
 }
 

@@ -7,13 +7,21 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/arcturus-dev/arcturus/internal/leader"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -31,17 +39,9 @@ type Snapshots interface {
 // runnables: a warm-up that fills the index from the informer caches before the
 // replica serves anything (every replica), and a status pass that runs once this
 // replica is elected leader. proxies (may be nil) tells what the Envoys hold; the
-// returned function must receive its changes, so that status follows them.
-func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus) (func(feedback.Change), error) {
-	elected := mgr.Elected()
-	isLeader := func() bool {
-		select {
-		case <-elected:
-			return true
-		default:
-			return false
-		}
-	}
+// returned function must receive its changes, so that status follows them. Only
+// the leader writes status.
+func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus, leadership leader.Leadership) (func(feedback.Change), error) {
 	trigger := newTrigger(envoyKinds)
 	if err := mgr.Add(trigger); err != nil {
 		return nil, err
@@ -52,7 +52,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	}
 	envoy := make([]*EnvoyReconciler, 0, len(envoyKinds))
 	for _, k := range envoyKinds {
-		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, proxies: proxies, trigger: trigger, writeStatus: isLeader}
+		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, proxies: proxies, trigger: trigger, writeStatus: leadership.IsLeader}
 		if err := r.setupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up %s controller: %w", k.Name, err)
 		}
@@ -62,9 +62,9 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
-	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		// Leader-only (the default for a RunnableFunc): statuses computed while this
-		// replica was a follower were never written.
+	err := leadership.Run(manager.RunnableFunc(func(ctx context.Context) error {
+		// At every election: statuses computed while this replica was a
+		// follower were never written.
 		return w.reconcileAll(ctx)
 	}))
 	if err != nil {
@@ -160,3 +160,22 @@ func (r *EnvoyReconciler) namespaces(ctx context.Context, reader client.Reader) 
 	}
 	return namespaces, len(items), nil
 }
+
+// controllerOptions are the options of every controller: each runs on every
+// replica (the index feeds serving; status writes check leadership), and a
+// failed reconcile is retried at most maxRetryDelay later.
+//
+// Reasoning: controller-runtime's default backoff grows to 1,000 s; after an API
+// server outage of a few minutes, status would catch up that much later.
+func controllerOptions() controller.Options {
+	return controller.Options{
+		NeedLeaderElection: ptr.To(false),
+		RateLimiter: workqueue.NewTypedMaxOfRateLimiter(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryDelay),
+			&workqueue.TypedBucketRateLimiter[reconcile.Request]{Limiter: rate.NewLimiter(rate.Limit(10), 100)},
+		),
+	}
+}
+
+// maxRetryDelay bounds how long a failed reconcile waits for its retry.
+const maxRetryDelay = 5 * time.Second
