@@ -107,9 +107,11 @@ type arcturus struct {
 	XDSAddr string
 	// MetricsAddr is the host:port of its Prometheus metrics endpoint.
 	MetricsAddr string
-	cmd         *exec.Cmd
-	done        chan struct{}
-	once        sync.Once
+	// ProbeAddr is the host:port of its /healthz and /readyz.
+	ProbeAddr string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	once      sync.Once
 }
 
 // startArcturus runs the binary with the given extra flags and waits until it is
@@ -119,6 +121,7 @@ func startArcturus(t *testing.T, args ...string) *arcturus {
 	ports := freePorts(t, 3)
 	a := &arcturus{XDSAddr: "127.0.0.1:" + ports[0], MetricsAddr: "127.0.0.1:" + ports[1], done: make(chan struct{})}
 	probe := "127.0.0.1:" + ports[2]
+	a.ProbeAddr = probe
 	a.cmd = exec.Command(binary, append([]string{
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", a.XDSAddr,

@@ -42,6 +42,10 @@ type Options struct {
 	// Webhooks installs config/webhook's ValidatingWebhookConfiguration, pointed
 	// at a local port (env.WebhookInstallOptions) where the test serves it.
 	Webhooks bool
+	// StateDir, when set, keeps the API server's certificates and etcd's data
+	// there, so that a test can stop and start them again (env.ControlPlane)
+	// with clients still trusting the server and no data lost.
+	StateDir string
 }
 
 // Start starts an API server with the Arcturus CRDs installed. Callers must Stop it.
@@ -54,6 +58,16 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 		BinaryAssetsDirectory: dir,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
+	}
+	if opts.StateDir != "" {
+		certs, data := filepath.Join(opts.StateDir, "apiserver"), filepath.Join(opts.StateDir, "etcd")
+		for _, d := range []string{certs, data} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, nil, err
+			}
+		}
+		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certs}
+		env.ControlPlane.Etcd = &envtest.Etcd{DataDir: data}
 	}
 	if opts.Webhooks {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{
