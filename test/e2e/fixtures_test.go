@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
@@ -67,7 +68,8 @@ func newObject(kind string) ourv1alpha1.Object {
 	panic("unknown kind " + kind)
 }
 
-// apply creates the object or updates its spec.
+// apply creates the object or updates its spec, retrying when the controller
+// wrote status in between.
 func apply(t *testing.T, ns string, o object) {
 	t.Helper()
 	ctx := testContext(t)
@@ -75,24 +77,25 @@ func apply(t *testing.T, ns string, o object) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj := newObject(o.kind)
-	err = k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.name}, obj)
-	create := err != nil
-	if create {
-		obj.SetNamespace(ns)
-		obj.SetName(o.name)
-	}
-	spec := obj.EnvoySpec()
-	spec.Config = runtime.RawExtension{Raw: raw}
-	spec.WorkloadSelector = nil
-	if o.selector != nil {
-		spec.WorkloadSelector = &ourv1alpha1.WorkloadSelector{Labels: o.selector}
-	}
-	if create {
-		err = k8s.Create(ctx, obj)
-	} else {
-		err = k8s.Update(ctx, obj)
-	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := newObject(o.kind)
+		err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: o.name}, obj)
+		create := err != nil
+		if create {
+			obj.SetNamespace(ns)
+			obj.SetName(o.name)
+		}
+		spec := obj.EnvoySpec()
+		spec.Config = runtime.RawExtension{Raw: raw}
+		spec.WorkloadSelector = nil
+		if o.selector != nil {
+			spec.WorkloadSelector = &ourv1alpha1.WorkloadSelector{Labels: o.selector}
+		}
+		if create {
+			return k8s.Create(ctx, obj)
+		}
+		return k8s.Update(ctx, obj)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
