@@ -27,7 +27,7 @@ import (
 
 // Backoff bounds the retries of an unreachable API server: from First, doubling up
 // to Max. Max is the longest a change can wait after the API server is back.
-var Backoff = struct{ First, Max time.Duration }{First: 250 * time.Millisecond, Max: 4 * time.Second}
+var Backoff = struct{ First, Max time.Duration }{First: 250 * time.Millisecond, Max: 2 * time.Second}
 
 // NewSharedIndexInformer is client-go's constructor with a patient ListerWatcher;
 // it fits controller-runtime's cache.Options.NewInformer.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -66,7 +67,8 @@ func Start(opts Options) (*envtest.Environment, *rest.Config, error) {
 				return nil, nil, err
 			}
 		}
-		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certs}
+		// A stop is an outage: a second, then SIGKILL (Stop then reports a timeout).
+		env.ControlPlane.APIServer = &envtest.APIServer{CertDir: certs, StopTimeout: time.Second}
 		env.ControlPlane.Etcd = &envtest.Etcd{DataDir: data}
 	}
 	if opts.Webhooks {
