@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -92,7 +93,9 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 	served := make([]index.Resource, 0, len(decisions))
 	for _, d := range decisions {
 		if d.served != nil {
-			served = append(served, *d.served)
+			r := *d.served
+			r.Secrets = secretNames(d.refs)
+			served = append(served, r)
 		}
 	}
 	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
@@ -173,6 +176,17 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 		ctrl.LoggerFrom(ctx).V(1).Info("Updated status", "kind", r.kind.Name, "name", obj.GetName())
 	}
 	return errors.Join(errs...)
+}
+
+// secretNames returns the SDS secrets among refs.
+func secretNames(refs []index.Ref) []string {
+	var names []string
+	for _, ref := range refs {
+		if ref.TypeURL == resourcev3.SecretType {
+			names = append(names, ref.Name)
+		}
+	}
+	return names
 }
 
 // indexRefs converts the translator's references to the index's.

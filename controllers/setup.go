@@ -58,7 +58,11 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 		}
 		envoy = append(envoy, r)
 	}
-	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, ready: snapshots, trigger: trigger}
+	secrets := &SecretReconciler{Client: mgr.GetClient(), index: idx, trigger: trigger, recorder: mgr.GetEventRecorder("arcturus")}
+	if err := secrets.setupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up Secret controller: %w", err)
+	}
+	w := &warmup{reader: mgr.GetClient(), pods: pods, envoy: envoy, secrets: secrets, ready: snapshots, trigger: trigger}
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
@@ -95,6 +99,7 @@ type warmup struct {
 	reader  client.Reader
 	pods    *PodReconciler
 	envoy   []*EnvoyReconciler
+	secrets *SecretReconciler
 	ready   interface{ MarkReady() }
 	trigger *trigger
 }
@@ -111,6 +116,21 @@ func (w *warmup) Start(ctx context.Context) error {
 	}
 	for i := range pods.Items {
 		w.pods.apply(&pods.Items[i])
+	}
+	// Secrets before the resources that reference them, so that the first
+	// ResolvedRefs is right.
+	var secrets corev1.SecretList
+	if err := w.reader.List(ctx, &secrets); err != nil {
+		return fmt.Errorf("list Secrets: %w", err)
+	}
+	secretNamespaces := map[string]bool{}
+	for _, s := range secrets.Items {
+		secretNamespaces[s.Namespace] = true
+	}
+	for ns := range secretNamespaces {
+		if _, err := w.secrets.sync(ctx, ns); err != nil {
+			return err
+		}
 	}
 	objects := 0
 	for _, r := range w.envoy {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -37,6 +38,9 @@ type Resource struct {
 	// Wire is Message with its encoding computed once (see Encoded); the index
 	// sets it, and every node's snapshot shares it.
 	Wire proto.Message
+	// Secrets are the SDS secrets the resource references (fetched over ADS): a
+	// pod receives a secret only when a resource it receives references it.
+	Secrets []string
 }
 
 // Selects reports whether the resource applies to a pod with these labels.
@@ -262,17 +266,35 @@ func (x *Index) NodeResources(nodeID string) (resources map[string][]*Resource, 
 		return nil, false
 	}
 	resources = map[string][]*Resource{}
+	referenced := map[string]bool{}
 	for typeURL, byName := range x.resources[p.Namespace] {
+		if typeURL == resourcev3.SecretType {
+			continue
+		}
 		var selected []*Resource
 		for _, r := range byName {
 			if r.Selects(p.Labels) {
 				selected = append(selected, r)
+				for _, name := range r.Secrets {
+					referenced[name] = true
+				}
 			}
 		}
 		slices.SortFunc(selected, func(a, b *Resource) int { return strings.Compare(a.Name, b.Name) })
 		if len(selected) > 0 {
 			resources[typeURL] = selected
 		}
+	}
+	// Secrets hold private keys: only those the pod's resources reference.
+	var secrets []*Resource
+	for name := range referenced {
+		if r, ok := x.resources[p.Namespace][resourcev3.SecretType][name]; ok {
+			secrets = append(secrets, r)
+		}
+	}
+	if len(secrets) > 0 {
+		slices.SortFunc(secrets, func(a, b *Resource) int { return strings.Compare(a.Name, b.Name) })
+		resources[resourcev3.SecretType] = secrets
 	}
 	return resources, true
 }

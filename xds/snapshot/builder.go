@@ -40,6 +40,7 @@ import (
 
 // TypeURLs are the xDS types Arcturus serves, in make-before-break order.
 var TypeURLs = []string{
+	resourcev3.SecretType,
 	resourcev3.ClusterType,
 	resourcev3.EndpointType,
 	resourcev3.ListenerType,

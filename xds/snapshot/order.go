@@ -77,8 +77,8 @@ var emptyVersion = Version(nil)
 // own, so a single snapshot may reach Envoy routes before the clusters they use,
 // or drop a cluster while a route still sends traffic to it. So:
 //
-//  1. clusters and endpoints first, keeping those about to be removed;
-//  2. listeners and routes, once the node holds (ACKed) those clusters and endpoints;
+//  1. secrets, clusters and endpoints first, keeping those about to be removed;
+//  2. listeners and routes, once the node holds (ACKed) those;
 //  3. the removals, once the node holds the new listeners and routes.
 //
 // answered reports whether the node has answered (ACK or NACK, or will never
@@ -89,21 +89,23 @@ func plan(prev, desired typeSets, answered func(typeURL string) bool) typeSets {
 		return desired
 	}
 	const (
+		secrets   = resourcev3.SecretType
 		clusters  = resourcev3.ClusterType
 		endpoints = resourcev3.EndpointType
 		listeners = resourcev3.ListenerType
 		routes    = resourcev3.RouteType
 	)
 	next := typeSets{
+		secrets:   keepRemoved(desired[secrets], prev[secrets]),
 		clusters:  keepRemoved(desired[clusters], prev[clusters]),
 		endpoints: keepRemoved(desired[endpoints], prev[endpoints]),
 		listeners: prev[listeners],
 		routes:    prev[routes],
 	}
-	if next.version(clusters) != prev.version(clusters) || next.version(endpoints) != prev.version(endpoints) {
+	if next.version(secrets) != prev.version(secrets) || next.version(clusters) != prev.version(clusters) || next.version(endpoints) != prev.version(endpoints) {
 		return next
 	}
-	if !answered(clusters) || !answered(endpoints) {
+	if !answered(secrets) || !answered(clusters) || !answered(endpoints) {
 		return next
 	}
 	next[listeners], next[routes] = desired[listeners], desired[routes]
