@@ -86,7 +86,7 @@ func main() {
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the validating admission webhook.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt and tls.key for the webhook server (default: controller-runtime's).")
-	flag.StringVar(&o.webhookCertMode, "webhook-cert-mode", "builtin", "Where the webhook serving certificate comes from: builtin (a self-signed CA kept in --webhook-cert-secret, injected into --webhook-config-name), certmanager (cert-manager mounts it and injects the CA), files (mounted into --webhook-cert-dir by the user).")
+	flag.StringVar(&o.webhookCertMode, "webhook-cert-mode", "builtin", "Where the webhook serving certificate comes from: builtin (a self-signed CA kept in --webhook-cert-secret, injected into --webhook-config-name), certmanager (cert-manager mounts it and injects the CA), files (mounted into --webhook-cert-dir by the user). Default: files when --webhook-cert-dir is given, else builtin.")
 	flag.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "arcturus-webhook-cert", "builtin mode: the Secret in --pod-namespace that holds the CA and the serving certificate.")
 	flag.StringVar(&o.webhookService, "webhook-service", "arcturus-webhook", "builtin mode: the webhook Service in --pod-namespace the serving certificate is for.")
 	flag.StringVar(&o.webhookConfigName, "webhook-config-name", "arcturus-validating-webhook", "builtin mode: the ValidatingWebhookConfiguration that gets the CA bundle.")
@@ -107,6 +107,14 @@ func main() {
 	o.zap.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if o.enableWebhooks {
+		mode, err := resolveWebhookCertMode(o, setFlags(flag.CommandLine))
+		if err != nil {
+			ctrl.Log.Error(err, "Refused the webhook flags")
+			os.Exit(2)
+		}
+		o.webhookCertMode = mode
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Arcturus stopped")
@@ -143,11 +151,6 @@ func run(ctx context.Context, o options) error {
 	}
 	var webhookServer webhook.Server
 	if o.enableWebhooks {
-		switch o.webhookCertMode {
-		case "builtin", "certmanager", "files":
-		default:
-			return fmt.Errorf("--webhook-cert-mode: want builtin, certmanager or files, got %q", o.webhookCertMode)
-		}
 		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
@@ -234,7 +237,7 @@ func run(ctx context.Context, o options) error {
 		// (Setup blocks until the files exist), then keep it renewed and the CA
 		// injected. certmanager and files: tls.crt/tls.key are mounted into the
 		// cert dir and someone else (cert-manager's cainjector) sets the CA bundle.
-		if o.webhookCertMode == "builtin" {
+		if o.webhookCertMode == certModeBuiltin {
 			certOpts := webhookcert.Options{
 				Namespace:         o.podNamespace,
 				SecretName:        o.webhookCertSecret,
