@@ -31,6 +31,7 @@ import (
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/cli"
 	"github.com/arcturus-dev/arcturus/controllers"
+	"github.com/arcturus-dev/arcturus/controllers/leader"
 	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
 	"github.com/arcturus-dev/arcturus/xds/csds"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
@@ -154,20 +155,34 @@ func run(ctx context.Context, o options) error {
 		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:                 webhookServer,
-		Scheme:                        scheme,
-		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              "arcturus.envoy.arcturus.dev",
-		LeaderElectionNamespace:       o.leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       ptrDuration(15 * time.Second),
-		PprofBindAddress:              o.pprofAddr,
+		WebhookServer:          webhookServer,
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		// No manager leader election: it exits when the lease is lost. The
+		// election below stops only status writing then (package leader).
+		GracefulShutdownTimeout: ptrDuration(15 * time.Second),
+		PprofBindAddress:        o.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
+	}
+	// leadership: who writes status. Every replica serves regardless.
+	lead := leader.Always(mgr)
+	if o.leaderElect {
+		ns := o.leaderElectionNamespace
+		if ns == "" {
+			ns = o.podNamespace
+		}
+		election, err := leader.New(restConfig, leader.Options{Namespace: ns, Name: "arcturus.envoy.arcturus.dev"}, ctrl.Log.WithName("leader"))
+		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		if err := mgr.Add(election); err != nil {
+			return err
+		}
+		lead = election
 	}
 
 	// snapshot: reads the index, publishes one snapshot per connected node into the cache.
@@ -227,7 +242,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// translate + decide: the reconcilers read CRs, pods and proxy feedback, and
 	// write the index and status.
-	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker); err != nil {
+	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker, lead); err != nil {
 		return err
 	}
 
@@ -244,6 +259,7 @@ func run(ctx context.Context, o options) error {
 				ServiceName:       o.webhookService,
 				WebhookConfigName: o.webhookConfigName,
 				CertDir:           o.webhookCertDir,
+				Leader:            lead,
 			}
 			for _, san := range strings.Split(o.webhookCertExtraSANs.String(), ",") {
 				if san = strings.TrimSpace(san); san == "" {

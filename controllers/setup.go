@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/arcturus-dev/arcturus/controllers/leader"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -29,19 +30,16 @@ type Snapshots interface {
 
 // Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
 // runnables: a warm-up that fills the index from the informer caches before the
-// replica serves anything (every replica), and a status pass that runs once this
-// replica is elected leader. proxies (may be nil) tells what the Envoys hold; the
-// returned function must receive its changes, so that status follows them.
-func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus) (func(feedback.Change), error) {
-	elected := mgr.Elected()
-	isLeader := func() bool {
-		select {
-		case <-elected:
-			return true
-		default:
-			return false
-		}
+// replica serves anything (every replica), and a status pass that runs each time
+// this replica is elected leader. Status is written only while lead says this
+// replica leads; nil means it always does. proxies (may be nil) tells what the
+// Envoys hold; the returned function must receive its changes, so that status
+// follows them.
+func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus, lead leader.Leadership) (func(feedback.Change), error) {
+	if lead == nil {
+		lead = leader.Always(mgr)
 	}
+	isLeader := lead.IsLeader
 	trigger := newTrigger(envoyKinds)
 	if err := mgr.Add(trigger); err != nil {
 		return nil, err
@@ -62,9 +60,9 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
-	err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		// Leader-only (the default for a RunnableFunc): statuses computed while this
-		// replica was a follower were never written.
+	err := lead.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// Leader-only: statuses computed while this replica was a follower were
+		// never written.
 		return w.reconcileAll(ctx)
 	}))
 	if err != nil {

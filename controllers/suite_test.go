@@ -101,7 +101,7 @@ func startManager(t *testing.T, webhooks bool) *runningController {
 	}
 	c := &runningController{index: index.New(nil), client: direct, done: make(chan struct{})}
 	ready := make(readyFlag)
-	if _, err := Setup(mgr, c.index, ready, nil); err != nil {
+	if _, err := Setup(mgr, c.index, ready, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if webhooks {

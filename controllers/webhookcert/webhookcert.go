@@ -76,6 +76,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // RBAC. Secrets: a namespaced Role. Get, list, watch and update are restricted to
@@ -115,6 +116,9 @@ type Options struct {
 	CheckInterval time.Duration
 	// StartTimeout bounds the first sync in Setup; default one minute.
 	StartTimeout time.Duration
+	// Leader runs the renewal, which only the leader does; default: the
+	// manager, as a runnable that needs its leader election.
+	Leader interface{ Add(manager.Runnable) error }
 }
 
 // DefaultCertDir is controller-runtime's default webhook certificate directory.
@@ -183,6 +187,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 	if err := mgr.Add(&fileSync{p}); err != nil {
 		return err
+	}
+	if opts.Leader != nil {
+		return opts.Leader.Add(&renewer{p})
 	}
 	return mgr.Add(&renewer{p})
 }
