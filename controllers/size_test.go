@@ -20,9 +20,11 @@ import (
 )
 
 // bigConfig is a valid Envoy Cluster of exactly n bytes of compact JSON, as the
-// API server stores it; nearly all of it one metadata string.
-func bigConfig(n int) string {
-	const head, tail = `{"connect_timeout":"1s","metadata":{"filter_metadata":{"blob":{"data":"`, `"}}},"name":"big"}`
+// API server stores it; nearly all of it one metadata string. name must have 3
+// bytes, so the size does not depend on it.
+func bigConfig(name string, n int) string {
+	const head = `{"connect_timeout":"1s","metadata":{"filter_metadata":{"blob":{"data":"`
+	tail := `"}}},"name":"` + name + `"}`
 	return head + strings.Repeat("a", n-len(head)-len(tail)) + tail
 }
 
@@ -46,7 +48,7 @@ func largest(lo, hi int, ok func(int) bool) int {
 func storesWithLastAccepted(t *testing.T, c client.Client, ns string, n int) bool {
 	t.Helper()
 	ctx := context.Background()
-	obj := clusterObject(ns, fmt.Sprintf("probe-%d", n), bigConfig(n))
+	obj := clusterObject(ns, fmt.Sprintf("probe-%d", n), bigConfig("big", n))
 	if err := c.Create(ctx, obj); err != nil {
 		if !isTooLargeToStore(err) {
 			t.Fatalf("create a %d-byte config: %v", n, err)
@@ -88,7 +90,7 @@ func TestStoredSizeLimit(t *testing.T) {
 	c := ctl.client
 	ns := newNamespace(t, c)
 	admitted := largest(lo, hi, func(n int) bool {
-		return c.Create(context.Background(), clusterObject(ns, "dry", bigConfig(n)), client.DryRunAll) == nil
+		return c.Create(context.Background(), clusterObject(ns, "dry", bigConfig("big", n)), client.DryRunAll) == nil
 	})
 	t.Logf("largest spec.config the webhook admits: %d bytes (%d KiB)", admitted, admitted/1024)
 	if admitted > stored {
@@ -98,9 +100,9 @@ func TestStoredSizeLimit(t *testing.T) {
 		t.Errorf("the webhook refuses %d bytes below what etcd stores: the estimate is too coarse", stored-admitted)
 	}
 
-	for name, n := range map[string]int{"at": admitted, "just below": admitted - 1024} {
-		t.Run("a config "+name+" the limit is accepted and its status recorded", func(t *testing.T) {
-			obj := clusterObject(ns, strings.ReplaceAll(name, " ", "-"), bigConfig(n))
+	for name, n := range map[string]int{"atl": admitted, "blw": admitted - 1024} {
+		t.Run(fmt.Sprintf("a config of %d bytes is accepted and its status recorded", n), func(t *testing.T) {
+			obj := clusterObject(ns, name, bigConfig(name, n))
 			if err := c.Create(context.Background(), obj); err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +113,7 @@ func TestStoredSizeLimit(t *testing.T) {
 		})
 	}
 	t.Run("a config just above the limit is refused by the webhook with the limit", func(t *testing.T) {
-		err := c.Create(context.Background(), clusterObject(ns, "above", bigConfig(admitted+1)))
+		err := c.Create(context.Background(), clusterObject(ns, "above", bigConfig("abv", admitted+1)))
 		if err == nil {
 			t.Fatal("admitted")
 		}
@@ -127,7 +129,7 @@ func TestStoredSizeLimit(t *testing.T) {
 		ctl := startController(t)
 		c := ctl.client
 		ns := newNamespace(t, c)
-		big := clusterObject(ns, "above", bigConfig(admitted+1))
+		big := clusterObject(ns, "above", bigConfig("abv", admitted+1))
 		if err := c.Create(context.Background(), big); err != nil {
 			t.Fatal(err)
 		}
