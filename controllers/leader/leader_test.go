@@ -3,10 +3,7 @@ package leader
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,65 +14,6 @@ import (
 
 	"github.com/arcturus-dev/arcturus/test/testenv"
 )
-
-// outage is a TCP proxy to the API server that the test can cut: connections
-// through it are dropped and new ones refused, as when the API server is
-// unreachable. (Restarting envtest's API server would give it a new CA.)
-type outage struct {
-	l        net.Listener
-	upstream string
-	mu       sync.Mutex
-	down     bool
-	conns    []net.Conn
-}
-
-func newOutage(t *testing.T, upstream string) *outage {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := &outage{l: l, upstream: upstream}
-	t.Cleanup(func() { _ = l.Close(); o.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			o.mu.Lock()
-			down := o.down
-			o.mu.Unlock()
-			up, err := net.Dial("tcp", upstream)
-			if down || err != nil {
-				_ = c.Close()
-				continue
-			}
-			o.mu.Lock()
-			o.conns = append(o.conns, c, up)
-			o.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-			go func() { _, _ = io.Copy(c, up); _ = c.Close() }()
-		}
-	}()
-	return o
-}
-
-// cut drops every connection and refuses new ones until restore.
-func (o *outage) cut() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.down = true
-	for _, c := range o.conns {
-		_ = c.Close()
-	}
-	o.conns = nil
-}
-
-func (o *outage) restore() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.down = false
-}
 
 // TestLosingTheLeaseStopsOnlyLeaderWork cuts a leader off the API server: the
 // leader-only work stops and IsLeader turns false, but the election keeps
@@ -91,9 +29,9 @@ func TestLosingTheLeaseStopsOnlyLeaderWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newOutage(t, u.Host)
+	proxy := testenv.NewOutage(t, u.Host)
 	cfg := rest.CopyConfig(envCfg)
-	cfg.Host = "https://" + proxy.l.Addr().String()
+	cfg.Host = "https://" + proxy.Addr
 
 	e, err := New(cfg, Options{Namespace: "default", Name: "arcturus-test",
 		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 250 * time.Millisecond}, testr.New(t))
@@ -126,7 +64,7 @@ func TestLosingTheLeaseStopsOnlyLeaderWork(t *testing.T) {
 	}
 	testenv.Eventually(t, 20*time.Second, "elected", leads(true, 1))
 
-	proxy.cut()
+	proxy.Cut()
 	start := time.Now()
 	testenv.Eventually(t, 20*time.Second, "lease lost with the API server", leads(false, 1))
 	t.Logf("leader work stopped %s after the API server became unreachable", time.Since(start).Round(100*time.Millisecond))
@@ -136,7 +74,7 @@ func TestLosingTheLeaseStopsOnlyLeaderWork(t *testing.T) {
 	default:
 	}
 
-	proxy.restore()
+	proxy.Restore()
 	testenv.Eventually(t, 30*time.Second, "elected again", leads(true, 2))
 
 	cancel()
