@@ -75,9 +75,9 @@ func sizeError(o ourv1alpha1.Object) *field.Error {
 	}
 	configLen := len(o.EnvoySpec().Config.Raw)
 	room := max(0, (maxStoredObjectBytes-(size-2*configLen))/2)
-	detail := fmt.Sprintf("the object would take about %d KiB once status.lastAccepted holds a copy of spec.config, "+
-		"more than the %d KiB the API server can store (etcd's 1.5 MiB request limit); spec.config is %d KiB, keep it under %d KiB",
-		kib(size), kib(maxStoredObjectBytes), kib(configLen), kib(room))
+	detail := fmt.Sprintf("with its copy in status.lastAccepted the object would take about %d KiB, "+
+		"more than the %d KiB the API server can store (etcd's 1.5 MiB request limit): spec.config has %d bytes, at most %d fit",
+		kib(size), kib(maxStoredObjectBytes), configLen, room)
 	if _, ok := o.GetAnnotations()[lastAppliedAnnotation]; ok {
 		detail += " (client-side kubectl apply keeps another copy in an annotation; kubectl apply --server-side does not)"
 	}
