@@ -16,15 +16,10 @@ import (
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,8 +32,8 @@ import (
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/cli"
 	"github.com/arcturus-dev/arcturus/controllers"
+	"github.com/arcturus-dev/arcturus/controllers/leader"
 	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
-	"github.com/arcturus-dev/arcturus/internal/leader"
 	"github.com/arcturus-dev/arcturus/internal/patient"
 	"github.com/arcturus-dev/arcturus/xds/csds"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
@@ -96,7 +91,7 @@ func main() {
 	flag.BoolVar(&o.enableWebhooks, "enable-webhooks", true, "Serve the validating admission webhook.")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "The port the admission webhook server listens on.")
 	flag.StringVar(&o.webhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt and tls.key for the webhook server (default: controller-runtime's).")
-	flag.StringVar(&o.webhookCertMode, "webhook-cert-mode", "builtin", "Where the webhook serving certificate comes from: builtin (a self-signed CA kept in --webhook-cert-secret, injected into --webhook-config-name), certmanager (cert-manager mounts it and injects the CA), files (mounted into --webhook-cert-dir by the user).")
+	flag.StringVar(&o.webhookCertMode, "webhook-cert-mode", "builtin", "Where the webhook serving certificate comes from: builtin (a self-signed CA kept in --webhook-cert-secret, injected into --webhook-config-name), certmanager (cert-manager mounts it and injects the CA), files (mounted into --webhook-cert-dir by the user). Default: files when --webhook-cert-dir is given, else builtin.")
 	flag.StringVar(&o.webhookCertSecret, "webhook-cert-secret", "arcturus-webhook-cert", "builtin mode: the Secret in --pod-namespace that holds the CA and the serving certificate.")
 	flag.StringVar(&o.webhookService, "webhook-service", "arcturus-webhook", "builtin mode: the webhook Service in --pod-namespace the serving certificate is for.")
 	flag.StringVar(&o.webhookConfigName, "webhook-config-name", "arcturus-validating-webhook", "builtin mode: the ValidatingWebhookConfiguration that gets the CA bundle.")
@@ -126,6 +121,14 @@ func main() {
 	flag.Parse()
 	o.xdsLimits.MaxStreamsPerConnection = uint32(min(o.xdsMaxStreamsPerConnection, math.MaxUint32))
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if o.enableWebhooks {
+		mode, err := resolveWebhookCertMode(o, setFlags(flag.CommandLine))
+		if err != nil {
+			ctrl.Log.Error(err, "Refused the webhook flags")
+			os.Exit(2)
+		}
+		o.webhookCertMode = mode
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Arcturus stopped")
@@ -167,38 +170,37 @@ func run(ctx context.Context, o options) error {
 	}
 	var webhookServer webhook.Server
 	if o.enableWebhooks {
-		switch o.webhookCertMode {
-		case "builtin", "certmanager", "files":
-		default:
-			return fmt.Errorf("--webhook-cert-mode: want builtin, certmanager or files, got %q", o.webhookCertMode)
-		}
 		webhookServer = webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.webhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:           webhookServer,
-		Scheme:                  scheme,
-		Cache:                   cacheOpts,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
+		WebhookServer:          webhookServer,
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress: o.probeAddr,
+		// No manager leader election: it exits when the lease is lost. The
+		// election below stops only status writing then (package leader).
 		GracefulShutdownTimeout: ptrDuration(15 * time.Second),
 		PprofBindAddress:        o.pprofAddr,
 	})
 	if err != nil {
 		return fmt.Errorf("create manager: %w", err)
 	}
-	// Only the leader writes status; every replica serves. The election is ours,
-	// not the manager's, which would exit the process when the lease cannot be
-	// renewed (internal/leader).
-	var leadership leader.Leadership = leader.Always{Manager: mgr}
+	// leadership: who writes status. Every replica serves regardless.
+	lead := leader.Always(mgr)
 	if o.leaderElect {
-		elector, err := newElector(restConfig, o)
+		ns := o.leaderElectionNamespace
+		if ns == "" {
+			ns = o.podNamespace
+		}
+		election, err := leader.New(restConfig, leader.Options{Namespace: ns, Name: "arcturus.envoy.arcturus.dev"}, ctrl.Log.WithName("leader"))
 		if err != nil {
+			return fmt.Errorf("leader election: %w", err)
+		}
+		if err := mgr.Add(election); err != nil {
 			return err
 		}
-		if err := mgr.Add(elector); err != nil {
-			return err
-		}
-		leadership = elector
+		lead = election
 	}
 
 	// snapshot: reads the index, publishes one snapshot per connected node into the cache.
@@ -259,7 +261,7 @@ func run(ctx context.Context, o options) error {
 	}
 	// translate + decide: the reconcilers read CRs, pods and proxy feedback, and
 	// write the index and status.
-	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker, leadership); err != nil {
+	if statusFollows, err = controllers.Setup(mgr, idx, builder, tracker, lead); err != nil {
 		return err
 	}
 
@@ -269,14 +271,14 @@ func run(ctx context.Context, o options) error {
 		// (Setup blocks until the files exist), then keep it renewed and the CA
 		// injected. certmanager and files: tls.crt/tls.key are mounted into the
 		// cert dir and someone else (cert-manager's cainjector) sets the CA bundle.
-		if o.webhookCertMode == "builtin" {
+		if o.webhookCertMode == certModeBuiltin {
 			certOpts := webhookcert.Options{
 				Namespace:         o.podNamespace,
 				SecretName:        o.webhookCertSecret,
 				ServiceName:       o.webhookService,
 				WebhookConfigName: o.webhookConfigName,
 				CertDir:           o.webhookCertDir,
-				RunAsLeader:       leadership.Run,
+				Leader:            lead,
 			}
 			for _, san := range strings.Split(o.webhookCertExtraSANs.String(), ",") {
 				if san = strings.TrimSpace(san); san == "" {
@@ -310,33 +312,6 @@ func run(ctx context.Context, o options) error {
 
 	log.Info("Starting Arcturus", "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
-}
-
-// leaseName is the leader-election Lease, as controller-runtime named it before.
-const leaseName = "arcturus.envoy.arcturus.dev"
-
-// newElector returns the leader elector of this replica, identified by host name
-// and a random suffix, on the Lease in --leader-election-namespace (default
-// --pod-namespace).
-func newElector(restConfig *rest.Config, o options) (*leader.Elector, error) {
-	cs, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return nil, err
-	}
-	namespace := o.leaderElectionNamespace
-	if namespace == "" {
-		namespace = o.podNamespace
-	}
-	host, err := os.Hostname()
-	if err != nil {
-		return nil, err
-	}
-	lock := &resourcelock.LeaseLock{
-		LeaseMeta:  metav1.ObjectMeta{Namespace: namespace, Name: leaseName},
-		Client:     cs.CoordinationV1(),
-		LockConfig: resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())},
-	}
-	return leader.NewElector(lock, ctrl.Log.WithName("leader")), nil
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }

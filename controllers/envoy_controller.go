@@ -45,6 +45,9 @@ type EnvoyReconciler struct {
 	// listing, and guards translations.
 	mu           sync.Mutex
 	translations map[translationKey]translation
+	// unrecordable: the generation, per object, whose status.lastAccepted etcd
+	// refused for its size; its status keeps the stored lastAccepted. Guarded by mu.
+	unrecordable map[types.UID]int64
 }
 
 // translationKey identifies one configuration of one object generation.
@@ -115,8 +118,16 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 	return decisions, len(affected) > 0, nil
 }
 
-// translate is the memoised translateFunc; callers hold r.mu.
+// translate is the memoised translateFunc; callers hold r.mu. A spec too large
+// to be stored with its status is refused before it is parsed; that check is
+// not memoised, since metadata that counts towards the size can change without
+// a new generation.
 func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) translation {
+	if src == fromSpec {
+		if err := sizeError(o); err != nil {
+			return translation{errs: field.ErrorList{err}}
+		}
+	}
 	key := translationKey{namespace: o.GetNamespace(), uid: o.GetUID(), src: src, generation: o.GetGeneration()}
 	path := field.NewPath("spec", "config")
 	if src == fromLastAccepted {
@@ -161,19 +172,32 @@ func (r *EnvoyReconciler) forgetTranslationsExcept(namespace string, objs []ourv
 func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decision) error {
 	var errs []error
 	for _, d := range decisions {
+		if r.isUnrecordable(d.obj) {
+			keepStoredLastAccepted(d.obj, &d.status)
+		}
 		if statusEqual(d.obj.EnvoyStatus(), &d.status) {
 			continue
 		}
-		obj := d.obj.DeepCopyObject().(ourv1alpha1.Object)
-		*obj.EnvoyStatus() = d.status
-		if err := r.Status().Update(ctx, obj); err != nil {
-			if apierrors.IsNotFound(err) {
-				continue
+		err := r.putStatus(ctx, d.obj, &d.status)
+		if isTooLargeToStore(err) && !r.isUnrecordable(d.obj) {
+			// sizeError's estimate let through an object etcd cannot store with
+			// its new lastAccepted. Keep the stored one, which fits as it is
+			// stored now, and say so; remembering the generation keeps every
+			// later reconcile from trying again.
+			r.mu.Lock()
+			if r.unrecordable == nil {
+				r.unrecordable = map[types.UID]int64{}
 			}
-			errs = append(errs, fmt.Errorf("update status of %s %s/%s: %w", r.kind.Name, obj.GetNamespace(), obj.GetName(), err))
-			continue
+			r.unrecordable[d.obj.GetUID()] = d.obj.GetGeneration()
+			r.mu.Unlock()
+			ctrl.LoggerFrom(ctx).Info("Status with lastAccepted too large to store; keeping the stored lastAccepted",
+				"kind", r.kind.Name, "name", d.obj.GetName(), "generation", d.obj.GetGeneration())
+			keepStoredLastAccepted(d.obj, &d.status)
+			err = r.putStatus(ctx, d.obj, &d.status)
 		}
-		ctrl.LoggerFrom(ctx).V(1).Info("Updated status", "kind", r.kind.Name, "name", obj.GetName())
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("update status of %s %s/%s: %w", r.kind.Name, d.obj.GetNamespace(), d.obj.GetName(), err))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -187,6 +211,44 @@ func secretNames(refs []index.Ref) []string {
 		}
 	}
 	return names
+}
+
+func (r *EnvoyReconciler) putStatus(ctx context.Context, o ourv1alpha1.Object, status *ourv1alpha1.EnvoyConfigStatus) error {
+	obj := o.DeepCopyObject().(ourv1alpha1.Object)
+	*obj.EnvoyStatus() = *status
+	if err := r.Status().Update(ctx, obj); err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).V(1).Info("Updated status", "kind", r.kind.Name, "name", obj.GetName())
+	return nil
+}
+
+// isUnrecordable reports whether etcd refused this generation's lastAccepted.
+func (r *EnvoyReconciler) isUnrecordable(o ourv1alpha1.Object) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gen, ok := r.unrecordable[o.GetUID()]
+	return ok && gen == o.GetGeneration()
+}
+
+// keepStoredLastAccepted replaces a status's new lastAccepted by the one stored,
+// and says in the Accepted condition what an invalid update would then serve.
+func keepStoredLastAccepted(o ourv1alpha1.Object, status *ourv1alpha1.EnvoyConfigStatus) {
+	stored := o.EnvoyStatus().LastAccepted
+	if la := status.LastAccepted; la == nil || (stored != nil && la.Generation == stored.Generation) {
+		return // nothing new to record
+	}
+	status.LastAccepted = stored.DeepCopy()
+	cond := meta.FindStatusCondition(status.Conditions, ourv1alpha1.ConditionAccepted)
+	if cond == nil {
+		return
+	}
+	fallback := "nothing would be served for this object"
+	if stored != nil {
+		fallback = fmt.Sprintf("generation %d would be served", stored.Generation)
+	}
+	cond.Message = truncate(fmt.Sprintf("%s; status.lastAccepted could not record this generation: the object would exceed etcd's request limit "+
+		"(%q), so if an invalid update replaced it, %s", cond.Message, errTooLargeToStore, fallback), maxConditionMessage)
 }
 
 // indexRefs converts the translator's references to the index's.

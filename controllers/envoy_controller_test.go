@@ -56,7 +56,8 @@ func rawJSON(t *testing.T, v any) runtime.RawExtension {
 	return runtime.RawExtension{Raw: b}
 }
 
-// newPod creates a pod; there is no kubelet, so it stays Pending with the given labels.
+// newPod creates a pod with the given labels that looks running (there is no
+// kubelet): it has an IP, without which it would get no configuration.
 func newPod(t *testing.T, c client.Client, ns, name string, labels map[string]string) {
 	t.Helper()
 	pod := &corev1.Pod{
@@ -64,6 +65,10 @@ func newPod(t *testing.T, c client.Client, ns, name string, labels map[string]st
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "envoy", Image: "envoy"}}},
 	}
 	if err := c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1", PodIPs: []corev1.PodIP{{IP: "10.0.0.1"}}}
+	if err := c.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
 }

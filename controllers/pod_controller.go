@@ -52,11 +52,22 @@ func (r *PodReconciler) changed(namespace string, affected []string) {
 
 // apply records a pod in the index and returns the affected node IDs. A
 // terminated pod runs no Envoy.
+//
+// Reasoning — identity before configuration. A pod without an IP (Pending, or
+// deleted before it got one) runs no Envoy yet, and nothing can tell a stream
+// naming it from an impostor's: it is Withheld, so its node gets only the empty
+// configuration, whether or not --verify-node-ip checks peers. Once the IP
+// appears, its resources follow on the same stream (with the check on, only on
+// streams from that IP: the others are closed first). A terminating pod
+// (deletionTimestamp set) still holds its IP, and its Envoy is draining: it
+// keeps its configuration, since taking its listeners away would cut the
+// connections it drains.
 func (r *PodReconciler) apply(pod *corev1.Pod) []string {
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
 	}
-	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP, ReadinessGate: hasReadinessGate(pod)})
+	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP,
+		ReadinessGate: hasReadinessGate(pod), Withheld: pod.Status.PodIP == ""})
 }
 
 func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {

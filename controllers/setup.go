@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/arcturus-dev/arcturus/internal/leader"
+	"github.com/arcturus-dev/arcturus/controllers/leader"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -37,11 +37,16 @@ type Snapshots interface {
 
 // Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
 // runnables: a warm-up that fills the index from the informer caches before the
-// replica serves anything (every replica), and a status pass that runs once this
-// replica is elected leader. proxies (may be nil) tells what the Envoys hold; the
-// returned function must receive its changes, so that status follows them. Only
-// the leader writes status.
-func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus, leadership leader.Leadership) (func(feedback.Change), error) {
+// replica serves anything (every replica), and a status pass that runs each time
+// this replica is elected leader. Status is written only while lead says this
+// replica leads; nil means it always does. proxies (may be nil) tells what the
+// Envoys hold; the returned function must receive its changes, so that status
+// follows them.
+func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies ProxyStatus, lead leader.Leadership) (func(feedback.Change), error) {
+	if lead == nil {
+		lead = leader.Always(mgr)
+	}
+	isLeader := lead.IsLeader
 	trigger := newTrigger(envoyKinds)
 	if err := mgr.Add(trigger); err != nil {
 		return nil, err
@@ -52,7 +57,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	}
 	envoy := make([]*EnvoyReconciler, 0, len(envoyKinds))
 	for _, k := range envoyKinds {
-		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, proxies: proxies, trigger: trigger, writeStatus: leadership.IsLeader}
+		r := &EnvoyReconciler{Client: mgr.GetClient(), kind: k, index: idx, proxies: proxies, trigger: trigger, writeStatus: isLeader}
 		if err := r.setupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("set up %s controller: %w", k.Name, err)
 		}
@@ -66,9 +71,9 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	if err := mgr.Add(w); err != nil {
 		return nil, err
 	}
-	err := leadership.Run(manager.RunnableFunc(func(ctx context.Context) error {
-		// At every election: statuses computed while this replica was a
-		// follower were never written.
+	err := lead.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// Leader-only: statuses computed while this replica was a follower were
+		// never written.
 		return w.reconcileAll(ctx)
 	}))
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
-	"github.com/arcturus-dev/arcturus/internal/leader"
 	"github.com/arcturus-dev/arcturus/test/testenv"
 	"github.com/arcturus-dev/arcturus/xds/index"
 )
@@ -102,7 +101,7 @@ func startManager(t *testing.T, webhooks bool) *runningController {
 	}
 	c := &runningController{index: index.New(nil), client: direct, done: make(chan struct{})}
 	ready := make(readyFlag)
-	if _, err := Setup(mgr, c.index, ready, nil, leader.Always{Manager: mgr}); err != nil {
+	if _, err := Setup(mgr, c.index, ready, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if webhooks {

@@ -70,6 +70,9 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 	if !ok {
 		return nil, fmt.Errorf("expected an Arcturus %s, got %T", v.kind.Name, obj)
 	}
+	if err := sizeError(o); err != nil {
+		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), field.ErrorList{err})
+	}
 	msg, errs := translate.Translate(v.kind.Kind, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec", "config"))
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), errs)

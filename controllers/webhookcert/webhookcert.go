@@ -116,9 +116,9 @@ type Options struct {
 	CheckInterval time.Duration
 	// StartTimeout bounds the first sync in Setup; default one minute.
 	StartTimeout time.Duration
-	// RunAsLeader, when set, runs the single-writer renewal while this replica
-	// leads (the controller's own election); default: the manager's election.
-	RunAsLeader func(manager.Runnable) error
+	// Leader runs the renewal, which only the leader does; default: the
+	// manager, as a runnable that needs its leader election.
+	Leader interface{ Add(manager.Runnable) error }
 }
 
 // DefaultCertDir is controller-runtime's default webhook certificate directory.
@@ -188,8 +188,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := mgr.Add(&fileSync{p}); err != nil {
 		return err
 	}
-	if opts.RunAsLeader != nil {
-		return opts.RunAsLeader(&renewer{p})
+	if opts.Leader != nil {
+		return opts.Leader.Add(&renewer{p})
 	}
 	return mgr.Add(&renewer{p})
 }
@@ -225,6 +225,9 @@ func (p *provisioner) firstSync(ctx context.Context) error {
 	var lastErr error
 	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, p.opts.StartTimeout, true, func(ctx context.Context) (bool, error) {
 		data, err := p.ensure(ctx, p.opts.Now(), plan{})
+		if errors.Is(err, errNoNamespace) {
+			return false, err // no retry brings a namespace nobody creates
+		}
 		if err != nil {
 			lastErr = err
 			p.log.Info("Webhook certificate Secret not ready yet, retrying", "secret", p.secretKey(), "error", err.Error())
@@ -244,6 +247,9 @@ func (p *provisioner) firstSync(ctx context.Context) error {
 	p.log.Info("Webhook serving certificate written", "secret", p.secretKey(), "certDir", p.opts.CertDir)
 	return nil
 }
+
+// errNoNamespace: the Secret cannot be created because its namespace does not exist.
+var errNoNamespace = errors.New("no namespace for the webhook certificate Secret")
 
 // ensure brings the Secret to what desired says for plan and returns its data.
 func (p *provisioner) ensure(ctx context.Context, now time.Time, pl plan) (map[string][]byte, error) {
@@ -274,6 +280,10 @@ func (p *provisioner) ensure(ctx context.Context, now time.Time, pl plan) (map[s
 		if err == nil {
 			p.log.Info("Created the webhook certificate Secret with a new CA", "secret", p.secretKey())
 			return data, nil
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("%w: namespace %q does not exist (create it, or set --pod-namespace or $POD_NAMESPACE to the controller's namespace; "+
+				"to serve certificates you provide instead, use --webhook-cert-mode=files with --webhook-cert-dir)", errNoNamespace, p.opts.Namespace)
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			return nil, err

@@ -525,6 +525,7 @@ func startController(o options, kubeconfig string) (*controller, error) {
 		// The webhook in built-in certificate mode, reachable by the API server
 		// at 127.0.0.1 (see registerWebhook).
 		"--webhook-port", strconv.Itoa(o.webhookPort),
+		"--webhook-cert-mode=builtin", // explicit: a cert dir alone means files mode
 		"--webhook-cert-dir", webhookCertDirAbs(),
 		"--webhook-cert-extra-sans=" + webhookHost,
 		"--pod-namespace=" + controllerNamespace,

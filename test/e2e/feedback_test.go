@@ -198,6 +198,7 @@ func TestReadinessGate(t *testing.T) {
 	if err := k8s.Create(testContext(t), pod); err != nil {
 		t.Fatal(err)
 	}
+	setPodIP(t, ns, "gw-0", "127.0.0.1")
 	newPod(t, ns, "plain", "127.0.0.1", nil) // no gate: never patched
 	cluster := func(timeout string) object {
 		cfg := staticCluster("backend", 8001)

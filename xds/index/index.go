@@ -62,6 +62,12 @@ type Pod struct {
 	IP        string
 	// ReadinessGate is set when the pod declares Arcturus's readiness gate.
 	ReadinessGate bool
+	// Withheld is set while the pod cannot be told apart from an impostor (it
+	// has no IP yet, see controllers.PodReconciler): lookups by node ID (Pod,
+	// PodIP, NodeResources) then answer as if no pod had its node ID, so the node
+	// gets only the empty configuration. It still counts among its namespace's
+	// pods (NamespacePods, PodGroups, CheckRefs) and its changes notify its node.
+	Withheld bool
 }
 
 // NodeID is the Envoy node ID of the pod.
@@ -205,7 +211,7 @@ func (x *Index) SetPod(p Pod) []string {
 	p.Labels = maps.Clone(p.Labels)
 	x.mu.Lock()
 	old, ok := x.pods[id]
-	if ok && old.IP == p.IP && old.UID == p.UID && old.ReadinessGate == p.ReadinessGate && maps.Equal(old.Labels, p.Labels) {
+	if ok && old.IP == p.IP && old.UID == p.UID && old.ReadinessGate == p.ReadinessGate && old.Withheld == p.Withheld && maps.Equal(old.Labels, p.Labels) {
 		x.mu.Unlock()
 		return nil
 	}
@@ -244,24 +250,35 @@ func (x *Index) DeletePod(nodeID string) []string {
 	return affected
 }
 
-// Pod returns the pod a node ID names.
+// Pod returns the pod a node ID names; found is false without a pod, or while
+// the pod is Withheld.
 func (x *Index) Pod(nodeID string) (Pod, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	p, ok := x.pods[nodeID]
+	p, ok := x.servableLocked(nodeID)
 	if !ok {
 		return Pod{}, false
 	}
 	return *p, true
 }
 
+// servableLocked returns the pod of a node ID unless there is none or it is Withheld.
+func (x *Index) servableLocked(nodeID string) (*Pod, bool) {
+	p, ok := x.pods[nodeID]
+	if !ok || p.Withheld {
+		return nil, false
+	}
+	return p, true
+}
+
 // NodeResources returns, per type URL, the resources the node's pod receives,
-// sorted by name. found is false when no pod has this node ID; the node then
-// receives nothing. The returned resources are shared and must not be mutated.
+// sorted by name. found is false when no pod has this node ID or it is
+// Withheld; the node then receives nothing. The returned resources are shared
+// and must not be mutated.
 func (x *Index) NodeResources(nodeID string) (resources map[string][]*Resource, found bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	p, ok := x.pods[nodeID]
+	p, ok := x.servableLocked(nodeID)
 	if !ok {
 		return nil, false
 	}
@@ -409,11 +426,12 @@ func (x *Index) Lookup(namespace, typeURL, name string) (Resource, bool) {
 	return *r, true
 }
 
-// PodIP returns the IP of the pod a node ID names; found is false without a pod.
+// PodIP returns the IP of the pod a node ID names; found is false without a
+// pod, or while the pod is Withheld.
 func (x *Index) PodIP(nodeID string) (ip string, found bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	p, ok := x.pods[nodeID]
+	p, ok := x.servableLocked(nodeID)
 	if !ok {
 		return "", false
 	}

@@ -122,6 +122,39 @@ func TestNodeResources(t *testing.T) {
 	}
 }
 
+func TestWithheldPodIsServedNothing(t *testing.T) {
+	rec := &recorder{}
+	x := New(rec.notify)
+	x.ReplaceResources("a", clusterType, []Resource{{Name: "c", Message: &clusterv3.Cluster{Name: "c"}}})
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}, Withheld: true})
+	if got := rec.take(); !slices.Equal(got, []string{"gw.a"}) {
+		t.Errorf("adding a withheld pod notified %v", got)
+	}
+	if _, found := x.NodeResources("gw.a"); found {
+		t.Error("NodeResources found a withheld pod")
+	}
+	if _, found := x.Pod("gw.a"); found {
+		t.Error("Pod found a withheld pod")
+	}
+	if _, found := x.PodIP("gw.a"); found {
+		t.Error("PodIP found a withheld pod")
+	}
+	if pods := x.NamespacePods("a"); len(pods) != 1 {
+		t.Errorf("the namespace lists %d pods, want the withheld one counted", len(pods))
+	}
+
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}, IP: "10.0.0.1"})
+	if got := rec.take(); !slices.Equal(got, []string{"gw.a"}) {
+		t.Errorf("the pod getting its IP notified %v", got)
+	}
+	if rs, found := x.NodeResources("gw.a"); !found || len(rs[clusterType]) != 1 {
+		t.Errorf("once identified: found %v, %d clusters", found, len(rs[clusterType]))
+	}
+	if ip, found := x.PodIP("gw.a"); !found || ip != "10.0.0.1" {
+		t.Errorf("PodIP = %q, %v", ip, found)
+	}
+}
+
 func TestHashIsContentBased(t *testing.T) {
 	a := &clusterv3.Cluster{Name: "a", ConnectTimeout: durationpb.New(1e9)}
 	b := &clusterv3.Cluster{Name: "a", ConnectTimeout: durationpb.New(1e9)}
