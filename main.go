@@ -58,6 +58,7 @@ type options struct {
 	xdsMaxConnectionAge             time.Duration
 	verifyNodeIP                    bool
 	podLabelSelector                string
+	secretLabelSelector             string
 	pprofAddr                       string
 	leaderElectionNamespace         string
 	webhookPort                     int
@@ -114,6 +115,7 @@ func main() {
 	flag.IntVar(&o.xdsLimits.StreamBurstPerIP, "xds-stream-burst-per-ip", o.xdsLimits.StreamBurstPerIP, "New xDS streams one peer IP may open at once before --xds-streams-per-ip-per-second applies.")
 	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "Serve Go's /debug/pprof on this address (for profiling); empty disables.")
 	flag.StringVar(&o.podLabelSelector, "pod-label-selector", "", "Only watch pods matching this label selector (e.g. app.kubernetes.io/component=envoy), to keep the pod cache small in large clusters; other pods get no configuration.")
+	flag.StringVar(&o.secretLabelSelector, "secret-label-selector", "", "Only watch Secrets matching this label selector (e.g. envoy.arcturus.dev/sds=true) for SDS; others are never cached nor served.")
 	flag.Float64Var(&o.qps, "kube-api-qps", 50, "Queries per second to the Kubernetes API.")
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	o.zap = zap.Options{Development: false}
@@ -156,8 +158,16 @@ func run(ctx context.Context, o options) error {
 		}
 		podCache.Label = sel
 	}
+	secretCache := cache.ByObject{Transform: controllers.TrimSecret}
+	if o.secretLabelSelector != "" {
+		sel, err := labels.Parse(o.secretLabelSelector)
+		if err != nil {
+			return fmt.Errorf("--secret-label-selector: %w", err)
+		}
+		secretCache.Label = sel
+	}
 	cacheOpts := cache.Options{
-		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache},
+		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache, &corev1.Secret{}: secretCache},
 		// Informers wait out an API server outage rather than back off from it,
 		// so changes made meanwhile arrive within seconds of its return.
 		NewInformer: patient.NewSharedIndexInformer,
