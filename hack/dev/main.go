@@ -518,6 +518,7 @@ type controller struct {
 
 func startController(o options, kubeconfig string) (*controller, error) {
 	args := []string{
+		"controller",
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", o.xdsAddr,
 		"--metrics-bind-address", o.metricsAddr,

@@ -120,6 +120,7 @@ func startArcturus(t *testing.T, args ...string) *arcturus {
 	a := &arcturus{XDSAddr: "127.0.0.1:" + ports[0], MetricsAddr: "127.0.0.1:" + ports[1], done: make(chan struct{})}
 	probe := "127.0.0.1:" + ports[2]
 	a.cmd = exec.Command(binary, append([]string{
+		"controller",
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", a.XDSAddr,
 		"--metrics-bind-address", a.MetricsAddr,
