@@ -117,15 +117,15 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 // translate is the memoised translateFunc; callers hold r.mu.
 func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) translation {
 	key := translationKey{namespace: o.GetNamespace(), uid: o.GetUID(), src: src, generation: o.GetGeneration()}
-	path := field.NewPath("spec", "config")
+	base, selector := field.NewPath("spec"), o.EnvoySpec().WorkloadSelector
 	if src == fromLastAccepted {
 		key.generation = o.EnvoyStatus().LastAccepted.Generation
-		path = field.NewPath("status", "lastAccepted", "config")
+		base, selector = field.NewPath("status", "lastAccepted"), o.EnvoyStatus().LastAccepted.WorkloadSelector
 	}
 	if t, ok := r.translations[key]; ok {
 		return t
 	}
-	msg, errs := translate.Translate(r.kind.Kind, rawConfig(o, src).Raw, o.GetName(), path)
+	msg, errs := translateSpec(r.kind.Kind, selector, rawConfig(o, src).Raw, o.GetName(), base)
 	t := translation{msg: msg, errs: errs}
 	if len(errs) == 0 {
 		t.name = r.kind.NameOf(msg)
@@ -167,6 +167,13 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 		*obj.EnvoyStatus() = d.status
 		if err := r.Status().Update(ctx, obj); err != nil {
 			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if apierrors.IsConflict(err) {
+				// The object changed since it was listed. Its newer version is
+				// on its way through the watch and enqueues the namespace again,
+				// so this routine race needs no error, stack trace or backoff.
+				ctrl.LoggerFrom(ctx).V(1).Info("Skipped stale status update; the object changed", "kind", r.kind.Name, "name", obj.GetName())
 				continue
 			}
 			errs = append(errs, fmt.Errorf("update status of %s %s/%s: %w", r.kind.Name, obj.GetNamespace(), obj.GetName(), err))

@@ -70,7 +70,7 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 	if !ok {
 		return nil, fmt.Errorf("expected an Arcturus %s, got %T", v.kind.Name, obj)
 	}
-	msg, errs := translate.Translate(v.kind.Kind, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec", "config"))
+	msg, errs := translateSpec(v.kind.Kind, o.EnvoySpec().WorkloadSelector, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec"))
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), errs)
 	}
