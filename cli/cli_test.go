@@ -17,6 +17,7 @@ import (
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -167,7 +168,10 @@ func TestRunUsage(t *testing.T) {
 		"flags of proxy-status":                     {[]string{"proxy-status", "--help"}, 0, "--xds-address"},
 		"extra arguments are refused":               {[]string{"proxy-status", "extra"}, 2, "unexpected arguments"},
 		"unknown flags are refused":                 {[]string{"proxy-status", "--bogus"}, 2, "unknown flag"},
-		"config-dump needs a pod":                   {[]string{"config-dump"}, 2, "want one POD argument"},
+		"config-dump needs a pod":                   {[]string{"config-dump"}, 2, "want one POD argument (or --pod)"},
+		"config-dump takes --pod or POD, not both":  {[]string{"config-dump", "--pod", "a/b", "c"}, 2, "--pod and a POD argument"},
+		"config-dump outputs json or yaml":          {[]string{"config-dump", "--pod", "a/b", "-o", "xml"}, 2, `want json or yaml, got "xml"`},
+		"config-dump --help mentions --pod":         {[]string{"config-dump", "--help"}, 0, "--pod string"},
 		"version prints the Go version":             {[]string{"version"}, 0, "arcturus "},
 		"version takes no arguments":                {[]string{"version", "x"}, 2, "unexpected arguments"},
 	}
@@ -278,6 +282,19 @@ func TestCommandsOverGRPC(t *testing.T) {
 	if !strings.HasPrefix(stdout.String(), "- type: cluster\n  name: a\n  status: SYNCED\n  version: fedcba98\n  config:\n") ||
 		!strings.Contains(stderr.String(), "warning: source custom resources unknown") {
 		t.Errorf("config-dump:\n%s\nstderr: %s", stdout.String(), stderr.String())
+	}
+
+	// -o json: Envoy's config dump of what the node holds.
+	stdout.Reset()
+	if code := Run(ctx, []string{"config-dump", "gateway-0", "-o", "json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("config-dump -o json: %d: %s", code, stderr.String())
+	}
+	var dump adminv3.ConfigDump
+	var clusters adminv3.ClustersConfigDump
+	if err := protojson.Unmarshal(stdout.Bytes(), &dump); err != nil || len(dump.GetConfigs()) != 4 || dump.GetConfigs()[0].UnmarshalTo(&clusters) != nil ||
+		clusters.GetVersionInfo() != "fedcba98" || len(clusters.GetDynamicActiveClusters()) != 1 ||
+		clusters.GetDynamicActiveClusters()[0].GetCluster().GetTypeUrl() != resourcev3.ClusterType {
+		t.Errorf("config-dump -o json (%v):\n%s", err, stdout.String())
 	}
 
 	stderr.Reset()

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -91,47 +90,56 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 	decisions = decide(r.kind, objs, r.translate)
 	r.forgetTranslationsExcept(namespace, objs)
 
-	served := make([]index.Resource, 0, len(decisions))
-	for _, d := range decisions {
-		if d.served != nil {
-			served = append(served, *d.served)
-		}
-	}
-	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
+	affected, served := serve(r.index, namespace, r.kind, decisions)
 	groups := r.index.PodGroups(namespace)
+	checkRefs(r.index, namespace, groups, decisions)
 	proxies := newProxyView(groups, r.proxies, r.kind.TypeURL)
 	for i := range decisions {
 		d := &decisions[i]
 		if d.served != nil {
-			check := r.index.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
-			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
 			rep := proxies.report(d.served)
 			d.status.Proxies = &rep.counts
 			meta.SetStatusCondition(&d.status.Conditions, readyCondition(d.obj.GetGeneration(), true, rep))
 		}
 	}
-	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", len(served), "affectedNodes", len(affected))
+	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", served, "affectedNodes", len(affected))
 	return decisions, len(affected) > 0, nil
+}
+
+// serve replaces the namespace's resources of the kind in the index with those
+// the decisions serve. It returns the affected node IDs and the number served.
+func serve(idx *index.Index, namespace string, kind envoyKind, decisions []decision) (affected []string, served int) {
+	rs := make([]index.Resource, 0, len(decisions))
+	for _, d := range decisions {
+		if d.served != nil {
+			rs = append(rs, *d.served)
+		}
+	}
+	return idx.ReplaceResources(namespace, kind.TypeURL, rs), len(rs)
+}
+
+// checkRefs sets the ResolvedRefs condition of every decision that serves
+// something, against what the index serves to the namespace's pods (groups).
+func checkRefs(idx *index.Index, namespace string, groups []index.PodGroup, decisions []decision) {
+	for i := range decisions {
+		d := &decisions[i]
+		if d.served != nil {
+			check := idx.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
+			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
+		}
+	}
 }
 
 // translate is the memoised translateFunc; callers hold r.mu.
 func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) translation {
 	key := translationKey{namespace: o.GetNamespace(), uid: o.GetUID(), src: src, generation: o.GetGeneration()}
-	base, selector := field.NewPath("spec"), o.EnvoySpec().WorkloadSelector
 	if src == fromLastAccepted {
 		key.generation = o.EnvoyStatus().LastAccepted.Generation
-		base, selector = field.NewPath("status", "lastAccepted"), o.EnvoyStatus().LastAccepted.WorkloadSelector
 	}
 	if t, ok := r.translations[key]; ok {
 		return t
 	}
-	msg, errs := translateSpec(r.kind.Kind, selector, rawConfig(o, src).Raw, o.GetName(), base)
-	t := translation{msg: msg, errs: errs}
-	if len(errs) == 0 {
-		t.name = r.kind.NameOf(msg)
-		t.hash = index.Hash(msg)
-		t.refs = indexRefs(translate.References(r.kind.Kind, msg))
-	}
+	t := translateObject(r.kind, o, src)
 	if r.translations == nil {
 		r.translations = map[translationKey]translation{}
 	}
