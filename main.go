@@ -1,5 +1,6 @@
-// Command arcturus is the Arcturus controller: it watches Envoy custom resources
-// and pods, and serves every connected Envoy its own configuration over ADS.
+// Command arcturus is the Arcturus controller (`arcturus controller`): it watches
+// Envoy custom resources and pods, and serves every connected Envoy its own
+// configuration over ADS. Its other subcommands are the CLI (package cli).
 package main
 
 import (

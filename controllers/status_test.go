@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,10 +31,11 @@ func TestUpdateStatusesSkipsConflicts(t *testing.T) {
 	if err := c.Update(ctx, &current); err != nil {
 		t.Fatal(err)
 	}
-	r := &EnvoyReconciler{Client: c, kind: envoyKinds[2]}
-	if r.kind.Name != "Cluster" {
-		t.Fatalf("envoyKinds[2] is %s", r.kind.Name)
+	k, ok := kindByTypeURL(resourcev3.ClusterType)
+	if !ok {
+		t.Fatal("no Cluster kind")
 	}
+	r := &EnvoyReconciler{Client: c, kind: k}
 	valid := ourv1alpha1.EnvoyConfigStatus{ObservedGeneration: 1, Conditions: []metav1.Condition{{
 		Type: ourv1alpha1.ConditionAccepted, Status: metav1.ConditionTrue, Reason: ourv1alpha1.ReasonValid, LastTransitionTime: metav1.Now(),
 	}}}
