@@ -236,14 +236,14 @@ func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) (
 			e = append(e, yaml.MapItem{Key: "error", Value: es.GetDetails()})
 		}
 		if a := c.GetXdsConfig(); a != nil {
-			v, err := anyToYAML(a)
+			v, err := anyToYAML(c.GetTypeUrl(), a)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
 			}
 			e = append(e, yaml.MapItem{Key: "config", Value: v})
 		}
 		if a := c.GetErrorState().GetFailedConfiguration(); a != nil {
-			v, err := anyToYAML(a)
+			v, err := anyToYAML(c.GetTypeUrl(), a)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
 			}
@@ -254,9 +254,14 @@ func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) (
 	return yaml.Marshal(list)
 }
 
-// anyToYAML turns an Envoy resource into a YAML value, with the field names of
-// the proto (as in spec.config) and keys sorted as kubectl prints them.
-func anyToYAML(a *anypb.Any) (yaml.MapSlice, error) {
+// anyToYAML turns an Envoy resource of a type into a YAML value, with the field
+// names of the proto (as in spec.config) and keys sorted as kubectl prints them;
+// secrets are redacted.
+func anyToYAML(typeURL string, a *anypb.Any) (yaml.MapSlice, error) {
+	a, err := redact(typeURL, a)
+	if err != nil {
+		return nil, err
+	}
 	j, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
 	if err != nil {
 		return nil, err

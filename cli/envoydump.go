@@ -22,8 +22,8 @@ type xdsResource struct {
 }
 
 // envoyConfigDump arranges resources as Envoy's admin /config_dump shows them:
-// one dump per type, in Envoy's order (clusters, listeners, routes, endpoints),
-// each resource as a dynamic, active one. typeVersions are the versions of the
+// one dump per type, in Envoy's order (clusters, listeners, routes, secrets with
+// private keys redacted, endpoints), each resource as a dynamic, active one. typeVersions are the versions of the
 // types whose dump carries one (CDS and LDS), also when they hold nothing.
 func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3.ConfigDump, error) {
 	clusters := adminv3.ClustersConfigDump{VersionInfo: typeVersions[resourcev3.ClusterType]}
@@ -31,9 +31,17 @@ func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3
 	var (
 		routes    adminv3.RoutesConfigDump
 		endpoints adminv3.EndpointsConfigDump
+		secrets   adminv3.SecretsConfigDump
 	)
 	for _, r := range rs {
 		switch r.typeURL {
+		case resourcev3.SecretType:
+			a, err := redact(r.typeURL, r.resource)
+			if err != nil {
+				return nil, err
+			}
+			secrets.DynamicActiveSecrets = append(secrets.DynamicActiveSecrets,
+				&adminv3.SecretsConfigDump_DynamicSecret{Name: r.name, VersionInfo: r.version, Secret: a})
 		case resourcev3.ClusterType:
 			clusters.DynamicActiveClusters = append(clusters.DynamicActiveClusters,
 				&adminv3.ClustersConfigDump_DynamicCluster{VersionInfo: r.version, Cluster: r.resource})
@@ -52,7 +60,7 @@ func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3
 		}
 	}
 	dump := &adminv3.ConfigDump{}
-	for _, m := range []proto.Message{&clusters, &listeners, &routes, &endpoints} {
+	for _, m := range []proto.Message{&clusters, &listeners, &routes, &secrets, &endpoints} {
 		a, err := anypb.New(m)
 		if err != nil {
 			return nil, err

@@ -128,7 +128,7 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 					e = append(e, yaml.MapItem{Key: "missingReferences", Value: missing})
 				}
 			}
-			v, err := anyToYAML(a)
+			v, err := anyToYAML(typeURL, a)
 			if err != nil {
 				return d, fmt.Errorf("%s %s: %w", typeName(typeURL), r.Name, err)
 			}

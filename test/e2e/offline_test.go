@@ -80,6 +80,10 @@ func offlineDump(t *testing.T, ns, pod string) (versions map[string]string, reso
 			for _, r := range m.GetDynamicRouteConfigs() {
 				add(resourcev3.RouteType, r.GetVersionInfo(), r.GetRouteConfig())
 			}
+		case *adminv3.SecretsConfigDump:
+			if n := len(m.GetDynamicActiveSecrets()); n > 0 {
+				t.Errorf("%d secrets in the dump; the fixtures reference none", n)
+			}
 		case *adminv3.EndpointsConfigDump:
 			for _, r := range m.GetDynamicEndpointConfigs() {
 				add(resourcev3.EndpointType, r.GetVersionInfo(), r.GetEndpointConfig())
