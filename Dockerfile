@@ -19,4 +19,8 @@ FROM gcr.io/distroless/static:nonroot
 WORKDIR /
 COPY --from=builder /workspace/arcturus .
 USER 65532:65532
+# The binary has subcommands (controller, proxy-status, config-dump, version); the
+# default one runs the controller. Manifests that pass args name it first
+# (`controller --leader-elect`); flags alone still start it, with a deprecation notice.
 ENTRYPOINT ["/arcturus"]
+CMD ["controller"]

@@ -64,7 +64,10 @@ bench: kube-binaries ## Run the fleet-scale load harness (test/load, defaults: 1
 
 .PHONY: build
 build: ## Build the arcturus binary into bin/arcturus.
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/arcturus .
+	@# The same flags as the test builds (go test, test/e2e, test/load), so they
+	@# share one build cache: make dev or make build after make test compiles little.
+	@# Release images build static and -trimpath in the Dockerfile.
+	go build -o $(LOCALBIN)/arcturus .
 
 .PHONY: run
 run: ## Run the controller against the cluster of $KUBECONFIG.

@@ -1,5 +1,6 @@
-// Command arcturus is the Arcturus controller: it watches Envoy custom resources
-// and pods, and serves every connected Envoy its own configuration over ADS.
+// Command arcturus is the Arcturus controller (`arcturus controller`): it watches
+// Envoy custom resources and pods, and serves every connected Envoy its own
+// configuration over ADS. Its other subcommands are the CLI (package cli).
 package main
 
 import (
@@ -78,12 +79,14 @@ type options struct {
 }
 
 func main() {
-	// proxy-status, config-dump (also as the kubectl plugin kubectl-arcturus):
-	// the CLI, which talks CSDS to a running controller.
-	if code, ran := cli.Main(os.Args); ran {
-		os.Exit(code)
-	}
-	var o options
+	// The command line picks the subcommand; only `arcturus controller` (or, for
+	// existing installs, flags alone) reaches controller below.
+	os.Exit(cli.Main(os.Args, controller))
+}
+
+// bindFlags registers the controller's flags on flag.CommandLine, where
+// controller-runtime registers --kubeconfig.
+func bindFlags(o *options) {
 	flag.StringVar(&o.xdsAddr, "xds-bind-address", ":18000", "The address the gRPC ADS server binds to.")
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "The address the Prometheus metrics endpoint binds to; 0 disables it.")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the /healthz and /readyz probes bind to.")
@@ -120,22 +123,41 @@ func main() {
 	flag.IntVar(&o.burst, "kube-api-burst", 100, "Burst of queries to the Kubernetes API.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(flag.CommandLine)
-	flag.Parse()
+}
+
+// controller is `arcturus controller`: args are its flags. legacy is set when
+// they came without the subcommand.
+func controller(args []string, legacy bool) int {
+	var o options
+	bindFlags(&o)
+	flag.CommandLine.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "Usage: arcturus controller [flags]\n\nRun the controller: watch the Envoy custom resources and pods, serve xDS.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	_ = flag.CommandLine.Parse(args) // ExitOnError: exits 2 on a bad flag, 0 on --help
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "controller: unexpected arguments %q\n", flag.Args())
+		return 2
+	}
 	o.xdsLimits.MaxStreamsPerConnection = uint32(min(o.xdsMaxStreamsPerConnection, math.MaxUint32))
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 	if o.enableWebhooks {
 		mode, err := resolveWebhookCertMode(o, setFlags(flag.CommandLine))
 		if err != nil {
 			ctrl.Log.Error(err, "Refused the webhook flags")
-			os.Exit(2)
+			return 2
 		}
 		o.webhookCertMode = mode
+	}
+	if legacy {
+		ctrl.Log.WithName("setup").Info("Deprecated: flags without a subcommand; run `arcturus controller [flags]` (the chart and manifests do)")
 	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Arcturus stopped")
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func run(ctx context.Context, o options) error {
@@ -320,7 +342,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	log.Info("Starting Arcturus", "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
+	log.Info("Starting Arcturus", "version", cli.VersionString(), "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
 }
 

@@ -1,9 +1,12 @@
-// Package cli is the command-line side of the arcturus binary: subcommands that
-// inspect what the connected Envoys run, over the Client Status Discovery Service
-// (CSDS) the controller serves on its xDS port.
+// Package cli is the command line of the arcturus binary: it picks the
+// subcommand, runs the controller only when asked to, and implements the
+// subcommands that inspect Envoy configuration.
 //
-//	arcturus proxy-status [--xds-address host:port]
-//	arcturus config-dump POD [-n NAMESPACE] [--xds-address host:port] [--kubeconfig FILE] [--context NAME]
+//	arcturus controller [flags]        run the controller (the container's command)
+//	arcturus proxy-status [flags]      every connected Envoy, over CSDS
+//	arcturus config-dump POD [flags]   one connected Envoy's resources, over CSDS
+//	arcturus config-dump --pod NS/NAME what a pod would be served, from the API alone
+//	arcturus version | help [COMMAND]
 //
 // A copy or symlink of the binary named kubectl-arcturus is a kubectl plugin:
 // `kubectl arcturus proxy-status`.
@@ -38,49 +41,92 @@ const PluginName = "kubectl-arcturus"
 // `kubectl port-forward svc/arcturus-xds 18000`.
 const DefaultXDSAddress = "127.0.0.1:18000"
 
-// commands are the subcommands, by name.
-var commands = map[string]struct {
+// Controller runs the controller with its command-line flags and returns the
+// exit code; main provides it, because the controller's flags live there. legacy
+// is set when the binary ran with flags and no subcommand, as before subcommands
+// existed.
+type Controller func(args []string, legacy bool) int
+
+// command is one subcommand run in-process by Run.
+type command struct {
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}{
+}
+
+// commands are the subcommands Run implements, by name. "controller" is not
+// among them: only Main starts it, so nothing in-process can by accident.
+var commands = map[string]command{
 	"proxy-status": {proxyStatusSummary, proxyStatus},
 	"config-dump":  {configDumpSummary, configDump},
+	"version":      {versionSummary, version},
 }
 
-// IsCommand reports whether arg names a subcommand.
-func IsCommand(arg string) bool {
-	_, ok := commands[arg]
-	return ok
-}
+// controllerSummary describes the controller subcommand in the usage.
+const controllerSummary = "Run the controller: watch the Envoy custom resources and pods, serve xDS"
 
-// Main runs the CLI when args (os.Args) ask for it: when the first argument is
-// a subcommand, or the binary runs as kubectl-arcturus. ran is false when the
-// caller should run the controller instead.
-func Main(args []string) (code int, ran bool) {
+// commandOrder is the order of the usage's command list.
+var commandOrder = []string{"controller", "proxy-status", "config-dump", "version", "help"}
+
+// Main runs the binary with args (os.Args) and returns the exit code: 0, 1 on
+// failure, 2 on a usage error.
+//
+// Reasoning: only `arcturus controller` starts the controller, so `arcturus help`
+// or a mistyped subcommand can never start a second controller that writes
+// status. The one exception keeps existing installs working: flags with no
+// subcommand (`arcturus --leader-elect`, what manifests ran before subcommands
+// existed) start it too, with a deprecation notice. Under the kubectl plugin
+// name that exception does not apply.
+func Main(args []string, controller Controller) int {
 	plugin := strings.TrimSuffix(filepath.Base(args[0]), ".exe") == PluginName
-	if !plugin && (len(args) < 2 || !IsCommand(args[1])) {
-		return 0, false
+	rest := args[1:]
+	switch {
+	case len(rest) > 0 && rest[0] == "controller":
+		return controller(rest[1:], false)
+	case len(rest) > 1 && rest[0] == "help" && rest[1] == "controller":
+		return controller([]string{"--help"}, false)
+	case !plugin && len(rest) > 0 && strings.HasPrefix(rest[0], "-") && !isHelpFlag(rest[0]):
+		return controller(rest, true)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, args[1:], os.Stdout, os.Stderr), true
+	return Run(ctx, rest, os.Stdout, os.Stderr)
 }
 
-// Run runs one subcommand (args[0]) and returns the exit code: 0, 1 on failure,
-// 2 on a usage error.
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// Run runs one subcommand (args[0]) other than controller and returns the exit
+// code: 0, 1 on failure, 2 on a usage error.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
-	switch args[0] {
-	case "help", "-h", "--help":
+	name := args[0]
+	switch {
+	case name == "help" && len(args) > 1:
+		// `help COMMAND` is `COMMAND --help`.
+		name, args = args[1], []string{args[1], "--help"}
+	case name == "help" || isHelpFlag(name):
 		usage(stdout)
 		return 0
 	}
-	cmd, ok := commands[args[0]]
+	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "unknown command %q\n\n", args[0])
+		if name == "controller" {
+			fmt.Fprintf(stderr, "%s: only the arcturus binary runs the controller\n", name)
+			return 2
+		}
+		fmt.Fprintf(stderr, "arcturus: unknown command %q", name)
+		if s := suggest(name); s != "" {
+			fmt.Fprintf(stderr, "; did you mean %q?", s)
+		}
+		fmt.Fprintf(stderr, "\n\n")
 		usage(stderr)
 		return 2
 	}
@@ -92,20 +138,64 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, pflag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "%s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "%s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: arcturus COMMAND [flags]   (or %s COMMAND, as the kubectl plugin \"kubectl arcturus\")\n\nCommands:\n", PluginName)
-	for _, name := range []string{"proxy-status", "config-dump"} {
-		fmt.Fprintf(w, "  %-13s %s\n", name, commands[name].summary)
+	for _, name := range commandOrder {
+		summary := commands[name].summary
+		switch name {
+		case "controller":
+			summary = controllerSummary
+		case "help":
+			summary = "Print this help, or a command's (help COMMAND)"
+		}
+		fmt.Fprintf(w, "  %-13s %s\n", name, summary)
 	}
-	fmt.Fprintf(w, "\nRun \"arcturus COMMAND --help\" for its flags. Without a command, arcturus runs the controller.\n")
+	fmt.Fprintf(w, "\nRun \"arcturus COMMAND --help\" for its flags.\n")
+}
+
+// suggest returns the command name closest to a mistyped one, or "" when none
+// is close: one is a prefix of the other, or at most two edits apart.
+func suggest(typo string) string {
+	best, bestDist := "", 3
+	for _, name := range commandOrder {
+		d := editDistance(typo, name)
+		if len(typo) >= 3 && (strings.HasPrefix(name, typo) || strings.HasPrefix(typo, name)) {
+			d = min(d, 1)
+		}
+		if d < bestDist {
+			best, bestDist = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // usageError is a bad command line.

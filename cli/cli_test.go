@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -150,36 +152,74 @@ func TestSources(t *testing.T) {
 
 func TestRunUsage(t *testing.T) {
 	ctx := context.Background()
-	for _, tc := range []struct {
-		args []string
-		code int
-		out  string
+	tests := map[string]struct {
+		args []string // after the binary name
+		code int      // exit code
+		out  string   // in stdout or stderr
 	}{
-		{nil, 2, "Usage: arcturus COMMAND"},
-		{[]string{"help"}, 0, "proxy-status"},
-		{[]string{"nope"}, 2, `unknown command "nope"`},
-		{[]string{"proxy-status", "--help"}, 0, "--xds-address"},
-		{[]string{"proxy-status", "extra"}, 2, "unexpected arguments"},
-		{[]string{"proxy-status", "--bogus"}, 2, "unknown flag"},
-		{[]string{"config-dump"}, 2, "want one POD argument"},
-		{[]string{"config-dump", "--help"}, 0, "-n, --namespace"},
-	} {
-		var stdout, stderr bytes.Buffer
-		code := Run(ctx, tc.args, &stdout, &stderr)
-		if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.out) {
-			t.Errorf("%q: code %d, output %q; want code %d and %q", tc.args, code, stdout.String()+stderr.String(), tc.code, tc.out)
-		}
+		"no command prints the usage":               {nil, 2, "Usage: arcturus COMMAND"},
+		"help lists every subcommand":               {[]string{"help"}, 0, "controller    Run the controller"},
+		"--help lists every subcommand":             {[]string{"--help"}, 0, "proxy-status"},
+		"help COMMAND is the command's help":        {[]string{"help", "config-dump"}, 0, "-n, --namespace"},
+		"a typo suggests the command":               {[]string{"proxy-stat"}, 2, `unknown command "proxy-stat"; did you mean "proxy-status"?`},
+		"a typo of config-dump too":                 {[]string{"config-dupm"}, 2, `did you mean "config-dump"?`},
+		"a word far from any command suggests none": {[]string{"frobnicate"}, 2, "unknown command \"frobnicate\"\n"},
+		"controller is not run in-process":          {[]string{"controller"}, 2, "only the arcturus binary runs the controller"},
+		"flags of proxy-status":                     {[]string{"proxy-status", "--help"}, 0, "--xds-address"},
+		"extra arguments are refused":               {[]string{"proxy-status", "extra"}, 2, "unexpected arguments"},
+		"unknown flags are refused":                 {[]string{"proxy-status", "--bogus"}, 2, "unknown flag"},
+		"config-dump needs a pod":                   {[]string{"config-dump"}, 2, "want one POD argument (or --pod)"},
+		"config-dump takes --pod or POD, not both":  {[]string{"config-dump", "--pod", "a/b", "c"}, 2, "--pod and a POD argument"},
+		"config-dump outputs json or yaml":          {[]string{"config-dump", "--pod", "a/b", "-o", "xml"}, 2, `want json or yaml, got "xml"`},
+		"config-dump --help mentions --pod":         {[]string{"config-dump", "--help"}, 0, "--pod string"},
+		"version prints the Go version":             {[]string{"version"}, 0, "arcturus "},
+		"version takes no arguments":                {[]string{"version", "x"}, 2, "unexpected arguments"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := Run(ctx, tc.args, &stdout, &stderr)
+			if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.out) {
+				t.Errorf("%q: code %d, output %q; want code %d and %q", tc.args, code, stdout.String()+stderr.String(), tc.code, tc.out)
+			}
+		})
 	}
 }
 
 func TestMainDispatch(t *testing.T) {
-	for _, args := range [][]string{{"arcturus"}, {"arcturus", "--leader-elect"}, {"/bin/arcturus", "--xds-bind-address", ":1"}} {
-		if _, ran := Main(args); ran {
-			t.Errorf("%q ran the CLI", args)
-		}
+	tests := map[string]struct {
+		args []string // os.Args
+		// controllerArgs are the arguments the controller gets; nil when it must not run.
+		controllerArgs []string
+		legacy         bool // the controller runs as a deprecated flag-only invocation
+		code           int
+	}{
+		"the controller subcommand":              {[]string{"arcturus", "controller", "--leader-elect"}, []string{"--leader-elect"}, false, 7},
+		"flags alone, as before subcommands":     {[]string{"/arcturus", "--xds-bind-address", ":1"}, []string{"--xds-bind-address", ":1"}, true, 7},
+		"help controller is the controller help": {[]string{"arcturus", "help", "controller"}, []string{"--help"}, false, 7},
+		"no arguments":                           {[]string{"arcturus"}, nil, false, 2},
+		"a typo":                                 {[]string{"arcturus", "proxy-stat", "--leader-elect"}, nil, false, 2},
+		"a bare unknown word":                    {[]string{"arcturus", "run"}, nil, false, 2},
+		"help":                                   {[]string{"arcturus", "help"}, nil, false, 0},
+		"--help":                                 {[]string{"arcturus", "--help"}, nil, false, 0},
+		"flags alone under the plugin name":      {[]string{"kubectl-arcturus", "--leader-elect"}, nil, false, 2},
 	}
-	if !IsCommand("proxy-status") || !IsCommand("config-dump") || IsCommand("run") {
-		t.Error("IsCommand")
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var ran bool
+			var gotArgs []string
+			var gotLegacy bool
+			code := Main(tc.args, func(args []string, legacy bool) int {
+				ran, gotArgs, gotLegacy = true, args, legacy
+				return 7
+			})
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+			if ran != (tc.controllerArgs != nil) || !slices.Equal(gotArgs, tc.controllerArgs) || gotLegacy != tc.legacy {
+				t.Errorf("controller ran %v with %q (legacy %v); want %q (legacy %v)", ran, gotArgs, gotLegacy, tc.controllerArgs, tc.legacy)
+			}
+		})
 	}
 }
 
@@ -242,6 +282,19 @@ func TestCommandsOverGRPC(t *testing.T) {
 	if !strings.HasPrefix(stdout.String(), "- type: cluster\n  name: a\n  status: SYNCED\n  version: fedcba98\n  config:\n") ||
 		!strings.Contains(stderr.String(), "warning: source custom resources unknown") {
 		t.Errorf("config-dump:\n%s\nstderr: %s", stdout.String(), stderr.String())
+	}
+
+	// -o json: Envoy's config dump of what the node holds.
+	stdout.Reset()
+	if code := Run(ctx, []string{"config-dump", "gateway-0", "-o", "json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("config-dump -o json: %d: %s", code, stderr.String())
+	}
+	var dump adminv3.ConfigDump
+	var clusters adminv3.ClustersConfigDump
+	if err := protojson.Unmarshal(stdout.Bytes(), &dump); err != nil || len(dump.GetConfigs()) != 5 || dump.GetConfigs()[0].UnmarshalTo(&clusters) != nil ||
+		clusters.GetVersionInfo() != "fedcba98" || len(clusters.GetDynamicActiveClusters()) != 1 ||
+		clusters.GetDynamicActiveClusters()[0].GetCluster().GetTypeUrl() != resourcev3.ClusterType {
+		t.Errorf("config-dump -o json (%v):\n%s", err, stdout.String())
 	}
 
 	stderr.Reset()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -25,32 +26,53 @@ import (
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
-const configDumpSummary = "Print the Envoy resources a pod's Envoy is served, with their source custom resources, as YAML"
+const configDumpSummary = "Print the Envoy resources a pod is served, with their source custom resources: " +
+	"what its connected Envoy holds (POD, over CSDS), or, with --pod, what it would be served, from the API alone"
 
 func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var common commonFlags
-	var namespace, kubeconfig, kubeContext string
-	fs := newFlagSet("config-dump", "POD [-n NAMESPACE] [flags]", configDumpSummary, stderr)
+	var namespace, kubeconfig, kubeContext, offlinePod, output string
+	fs := newFlagSet("config-dump", "POD [-n NAMESPACE] [flags]  |  --pod [NAMESPACE/]POD [flags]", configDumpSummary, stderr)
 	common.bind(fs)
 	fs.StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: the kubeconfig context's, else \"default\")")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file, to read the source custom resources (default: $KUBECONFIG, ~/.kube/config or in-cluster)")
 	fs.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
+	fs.StringVar(&offlinePod, "pod", "", "render what this pod would be served from the custom resources and pods in the API, "+
+		"as the controller computes it; needs no Envoy and no running controller")
+	fs.StringVarP(&output, "output", "o", "", "json or yaml: Envoy's config dump (envoy.admin.v3.ConfigDump); default: a YAML list of resources with their sources")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	switch output {
+	case "", "json", "yaml":
+	default:
+		return usageError{fmt.Errorf("--output: want json or yaml, got %q", output)}
+	}
+	kube := kubeClientConfig(kubeconfig, kubeContext)
+	defaultNamespace := func() string {
+		if namespace != "" {
+			return namespace
+		}
+		if ns, _, err := kube.Namespace(); err == nil && ns != "" {
+			return ns
+		}
+		return metav1.NamespaceDefault
+	}
+	if offlinePod != "" {
+		if fs.NArg() != 0 {
+			return usageError{fmt.Errorf("--pod and a POD argument: give one")}
+		}
+		ns, pod, ok := strings.Cut(offlinePod, "/")
+		if !ok {
+			ns, pod = defaultNamespace(), offlinePod
+		}
+		return offlineConfigDump(ctx, kube, ns, pod, output, stdout)
+	}
 	if fs.NArg() != 1 {
-		return usageError{fmt.Errorf("want one POD argument, got %d", fs.NArg())}
+		return usageError{fmt.Errorf("want one POD argument (or --pod), got %d", fs.NArg())}
 	}
 	pod := fs.Arg(0)
-
-	kube := kubeClientConfig(kubeconfig, kubeContext)
-	if namespace == "" {
-		if ns, _, err := kube.Namespace(); err == nil && ns != "" {
-			namespace = ns
-		} else {
-			namespace = metav1.NamespaceDefault
-		}
-	}
+	namespace = defaultNamespace()
 	nodeID := index.NodeID(pod, namespace)
 	resp, err := fetchStatus(ctx, common, &statusv3.ClientStatusRequest{NodeMatchers: []*matcherv3.NodeMatcher{{
 		NodeId: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: nodeID}},
@@ -59,7 +81,12 @@ func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if len(resp.GetConfig()) == 0 {
-		return fmt.Errorf("the Envoy of pod %s/%s (node ID %q) is not connected to %s", namespace, pod, nodeID, common.xdsAddress)
+		return fmt.Errorf("the Envoy of pod %s/%s (node ID %q) is not connected to %s; "+
+			"--pod %s/%s shows what it would be served", namespace, pod, nodeID, common.xdsAddress, namespace, pod)
+	}
+	if output != "" {
+		versions, rs := clientConfigResources(resp.GetConfig()[0])
+		return writeEnvoyDump(stdout, output, versions, rs)
 	}
 
 	// Sources are a courtesy: without API access the dump is still useful.
@@ -209,14 +236,14 @@ func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) (
 			e = append(e, yaml.MapItem{Key: "error", Value: es.GetDetails()})
 		}
 		if a := c.GetXdsConfig(); a != nil {
-			v, err := anyToYAML(a)
+			v, err := anyToYAML(c.GetTypeUrl(), a)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
 			}
 			e = append(e, yaml.MapItem{Key: "config", Value: v})
 		}
 		if a := c.GetErrorState().GetFailedConfiguration(); a != nil {
-			v, err := anyToYAML(a)
+			v, err := anyToYAML(c.GetTypeUrl(), a)
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", typ, c.GetName(), err)
 			}
@@ -227,9 +254,14 @@ func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) (
 	return yaml.Marshal(list)
 }
 
-// anyToYAML turns an Envoy resource into a YAML value, with the field names of
-// the proto (as in spec.config) and keys sorted as kubectl prints them.
-func anyToYAML(a *anypb.Any) (yaml.MapSlice, error) {
+// anyToYAML turns an Envoy resource of a type into a YAML value, with the field
+// names of the proto (as in spec.config) and keys sorted as kubectl prints them;
+// secrets are redacted.
+func anyToYAML(typeURL string, a *anypb.Any) (yaml.MapSlice, error) {
+	a, err := redact(typeURL, a)
+	if err != nil {
+		return nil, err
+	}
 	j, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(a)
 	if err != nil {
 		return nil, err

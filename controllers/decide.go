@@ -130,6 +130,7 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 		spec := o.EnvoySpec()
 		d.refs = c.tr.refs
 		d.served = &index.Resource{
+			TypeURL:   kind.TypeURL,
 			Name:      c.tr.name,
 			Message:   c.tr.msg,
 			Hash:      c.tr.hash,

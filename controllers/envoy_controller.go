@@ -93,29 +93,46 @@ func (r *EnvoyReconciler) sync(ctx context.Context, namespace string) (decisions
 	decisions = decide(r.kind, objs, r.translate)
 	r.forgetTranslationsExcept(namespace, objs)
 
-	served := make([]index.Resource, 0, len(decisions))
-	for _, d := range decisions {
-		if d.served != nil {
-			r := *d.served
-			r.Secrets = secretNames(d.refs)
-			served = append(served, r)
-		}
-	}
-	affected := r.index.ReplaceResources(namespace, r.kind.TypeURL, served)
+	affected, served := serve(r.index, namespace, r.kind, decisions)
 	groups := r.index.PodGroups(namespace)
+	checkRefs(r.index, namespace, groups, decisions)
 	proxies := newProxyView(groups, r.proxies, r.kind.TypeURL)
 	for i := range decisions {
 		d := &decisions[i]
 		if d.served != nil {
-			check := r.index.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
-			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
 			rep := proxies.report(d.served)
 			d.status.Proxies = &rep.counts
 			meta.SetStatusCondition(&d.status.Conditions, readyCondition(d.obj.GetGeneration(), true, rep))
 		}
 	}
-	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", len(served), "affectedNodes", len(affected))
+	ctrl.LoggerFrom(ctx).V(1).Info("Indexed namespace", "kind", r.kind.Name, "objects", len(objs), "served", served, "affectedNodes", len(affected))
 	return decisions, len(affected) > 0, nil
+}
+
+// serve replaces the namespace's resources of the kind in the index with those
+// the decisions serve. It returns the affected node IDs and the number served.
+func serve(idx *index.Index, namespace string, kind envoyKind, decisions []decision) (affected []string, served int) {
+	rs := make([]index.Resource, 0, len(decisions))
+	for _, d := range decisions {
+		if d.served != nil {
+			r := *d.served
+			r.Secrets = secretNames(d.refs)
+			rs = append(rs, r)
+		}
+	}
+	return idx.ReplaceResources(namespace, kind.TypeURL, rs), len(rs)
+}
+
+// checkRefs sets the ResolvedRefs condition of every decision that serves
+// something, against what the index serves to the namespace's pods (groups).
+func checkRefs(idx *index.Index, namespace string, groups []index.PodGroup, decisions []decision) {
+	for i := range decisions {
+		d := &decisions[i]
+		if d.served != nil {
+			check := idx.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
+			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
+		}
+	}
 }
 
 // translate is the memoised translateFunc; callers hold r.mu. A spec too large
@@ -129,21 +146,13 @@ func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) tran
 		}
 	}
 	key := translationKey{namespace: o.GetNamespace(), uid: o.GetUID(), src: src, generation: o.GetGeneration()}
-	path := field.NewPath("spec", "config")
 	if src == fromLastAccepted {
 		key.generation = o.EnvoyStatus().LastAccepted.Generation
-		path = field.NewPath("status", "lastAccepted", "config")
 	}
 	if t, ok := r.translations[key]; ok {
 		return t
 	}
-	msg, errs := translate.Translate(r.kind.Kind, rawConfig(o, src).Raw, o.GetName(), path)
-	t := translation{msg: msg, errs: errs}
-	if len(errs) == 0 {
-		t.name = r.kind.NameOf(msg)
-		t.hash = index.Hash(msg)
-		t.refs = indexRefs(translate.References(r.kind.Kind, msg))
-	}
+	t := translateObject(r.kind, o, src)
 	if r.translations == nil {
 		r.translations = map[translationKey]translation{}
 	}
@@ -194,6 +203,13 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 				"kind", r.kind.Name, "name", d.obj.GetName(), "generation", d.obj.GetGeneration())
 			keepStoredLastAccepted(d.obj, &d.status)
 			err = r.putStatus(ctx, d.obj, &d.status)
+		}
+		if apierrors.IsConflict(err) {
+			// The object changed since it was listed. Its newer version is
+			// on its way through the watch and enqueues the namespace again,
+			// so this routine race needs no error, stack trace or backoff.
+			ctrl.LoggerFrom(ctx).V(1).Info("Skipped stale status update; the object changed", "kind", r.kind.Name, "name", d.obj.GetName())
+			continue
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("update status of %s %s/%s: %w", r.kind.Name, d.obj.GetNamespace(), d.obj.GetName(), err))

@@ -63,11 +63,19 @@ func (r *PodReconciler) changed(namespace string, affected []string) {
 // keeps its configuration, since taking its listeners away would cut the
 // connections it drains.
 func (r *PodReconciler) apply(pod *corev1.Pod) []string {
-	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return r.index.DeletePod(index.NodeID(pod.Name, pod.Namespace))
+	p, runs := indexPod(pod)
+	if !runs {
+		return r.index.DeletePod(p.NodeID())
 	}
-	return r.index.SetPod(index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP,
-		ReadinessGate: hasReadinessGate(pod), Withheld: pod.Status.PodIP == ""})
+	return r.index.SetPod(p)
+}
+
+// indexPod is what the index records of a pod; runs is false when the pod has
+// terminated and runs no Envoy.
+func indexPod(pod *corev1.Pod) (p index.Pod, runs bool) {
+	p = index.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Labels: pod.Labels, IP: pod.Status.PodIP, ReadinessGate: hasReadinessGate(pod),
+		Withheld: pod.Status.PodIP == ""}
+	return p, pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed
 }
 
 func (r *PodReconciler) setupWithManager(mgr ctrl.Manager) error {

@@ -73,7 +73,7 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 	if err := sizeError(o); err != nil {
 		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), field.ErrorList{err})
 	}
-	msg, errs := translate.Translate(v.kind.Kind, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec", "config"))
+	msg, errs := translateSpec(v.kind.Kind, o.EnvoySpec().WorkloadSelector, o.EnvoySpec().Config.Raw, o.GetName(), field.NewPath("spec"))
 	if len(errs) > 0 {
 		return nil, apierrors.NewInvalid(ourv1alpha1.GroupVersion.WithKind(v.kind.Name).GroupKind(), o.GetName(), errs)
 	}

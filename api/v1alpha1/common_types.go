@@ -29,7 +29,8 @@ type EnvoyConfigSpec struct {
 // WorkloadSelector selects pods by label.
 type WorkloadSelector struct {
 	// Labels a pod must all carry to be selected. Empty selects every pod of the
-	// namespace.
+	// namespace. Keys and values must be valid Kubernetes label keys and values;
+	// otherwise the resource is InvalidConfig.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 }

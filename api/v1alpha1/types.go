@@ -13,6 +13,7 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 // +kubebuilder:resource:path=listeners,shortName=el,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
@@ -62,6 +63,7 @@ func (l *ListenerList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=routes,shortName=er,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
@@ -111,6 +113,7 @@ func (l *RouteList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=clusters,shortName=ec,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
@@ -160,6 +163,7 @@ func (l *ClusterList) EnvoyItems() []Object {
 // +kubebuilder:resource:path=endpoints,shortName=eep,categories=envoy
 // +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`

@@ -518,6 +518,7 @@ type controller struct {
 
 func startController(o options, kubeconfig string) (*controller, error) {
 	args := []string{
+		"controller",
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", o.xdsAddr,
 		"--metrics-bind-address", o.metricsAddr,
@@ -647,10 +648,16 @@ func printBanner(o options, kubeconfig, assets string) {
    kubectl get envoy
    kubectl get clusters.envoy.arcturus.dev -o yaml
    kubectl edit routes.envoy.arcturus.dev demo-routes%[11]s
+
+   # what the demo pod is served, from the API alone (no Envoy needed);
+   # -o json|yaml for Envoy's config dump shape
+   %[12]s config-dump --pod %[5]s/%[4]s --kubeconfig %[1]s
+   # once an Envoy is connected: what it holds, over CSDS
+   %[12]s proxy-status --xds-address %[3]s
 ================================================================================
 
 `, kubeconfig, assets, dialAddr(o.xdsAddr), podName, podNamespace, podIP,
-		bootstrapPath, metrics, dialAddr(o.probeAddr), webhook, tryWebhook)
+		bootstrapPath, metrics, dialAddr(o.probeAddr), webhook, tryWebhook, arcturusPath)
 }
 
 func logf(format string, args ...any) {

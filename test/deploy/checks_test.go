@@ -106,12 +106,19 @@ func containers(t *testing.T, d *unstructured.Unstructured) []map[string]any {
 	return out
 }
 
-// checkControllerArgs parses a controller container's arguments with the flags
+// checkControllerArgs checks that a controller container runs `arcturus
+// controller`, and parses the arguments after it with the flags
 // main.go defines (found in its source, with their types) and controller-runtime's
 // zap flags, so that a renamed flag or a malformed value (a duration without unit)
 // fails here instead of crash-looping the pods.
 func checkControllerArgs(t *testing.T, deployment string, args []string) {
 	t.Helper()
+	// The subcommand first: flags alone are the deprecated invocation.
+	if len(args) == 0 || args[0] != "controller" {
+		t.Errorf("Deployment %s: arguments %q do not start with the controller subcommand", deployment, args)
+		return
+	}
+	args = args[1:]
 	fs := controllerFlags(t)
 	fs.SetOutput(io.Discard)
 	for _, arg := range args {

@@ -6,8 +6,10 @@
 //
 // Every rendered object is applied with a server-side dry run (kubectl apply
 // --server-side --dry-run=server --validate=strict) to a real kube-apiserver
-// (envtest) that has the Arcturus CRDs, reduced cert-manager and Prometheus Operator
-// CRDs (testdata/crds) and namespaces labelled for the "restricted" Pod Security
+// (envtest) that has the Arcturus CRDs, the real cert-manager and Prometheus Operator
+// CRDs (from those projects' Go modules at pinned versions, see thirdPartyCRDs:
+// `go mod download -json` finds them in the module cache, fetching them the first
+// time) and namespaces labelled for the "restricted" Pod Security
 // Standard in warn mode: schema errors, unknown fields and Pod Security violations
 // all fail the test. Besides that, the tests check what a dry run cannot: the chart's
 // RBAC and webhooks equal the ones controller-gen generates into config/, no RBAC

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -145,9 +146,17 @@ func startAPIServer() (*envtest.Environment, error) {
 		return env, err
 	}
 
-	progress("installing test CRDs (cert-manager, Prometheus Operator) and namespaces")
-	if out, err := runKubectl(nil, "apply", "--server-side", "-f", filepath.Join(repo, "test", "deploy", "testdata", "crds")); err != nil {
-		return env, fmt.Errorf("install test CRDs: %w\n%s", err, out)
+	progress("installing the cert-manager and Prometheus Operator CRDs from their Go modules, and namespaces")
+	args := []string{"apply", "--server-side"}
+	for _, crds := range thirdPartyCRDs {
+		dir, err := moduleDir(crds.module, crds.version)
+		if err != nil {
+			return env, err
+		}
+		args = append(args, "-f", filepath.Join(dir, filepath.FromSlash(crds.dir)))
+	}
+	if out, err := runKubectl(nil, args...); err != nil {
+		return env, fmt.Errorf("install third-party CRDs: %w\n%s", err, out)
 	}
 	if out, err := runKubectl(nil, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/certificates.cert-manager.io", "crd/issuers.cert-manager.io", "crd/clusterissuers.cert-manager.io",
@@ -170,6 +179,36 @@ metadata:
 		return env, fmt.Errorf("create namespaces: %w\n%s", err, out)
 	}
 	return env, nil
+}
+
+// thirdPartyCRDs are the CRDs of the projects the manifests integrate with, as
+// those projects ship them in their Go modules. The modules are only downloaded
+// (to the module cache) and read: they are not dependencies of this module.
+var thirdPartyCRDs = []struct {
+	module, version string
+	dir             string // the CRDs' directory in the module
+}{
+	{"github.com/cert-manager/cert-manager", "v1.21.2", "deploy/crds"},
+	{"github.com/prometheus-operator/prometheus-operator", "v0.85.0", "example/prometheus-operator-crd"},
+}
+
+// moduleDir returns the directory of a module version in the module cache,
+// downloading it through the module proxy when it is not there yet.
+func moduleDir(module, version string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
+	// Outside this module, so its go.mod and go.sum stay untouched.
+	cmd.Dir = workDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var info struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
+		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
+	}
+	if err != nil || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: %v\n%s%s", module, version, err, out, stderr.String())
+	}
+	return info.Dir, nil
 }
 
 // runKubectl runs kubectl against the test API server and returns its combined output.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -77,12 +78,35 @@ func TestKubectl(t *testing.T) {
 		if len(rows) != 2 {
 			t.Fatalf("output:\n%s", out)
 		}
-		if got := strings.Fields(rows[0]); !slices.Equal(got, []string{"NAME", "ENVOY", "NAME", "ACCEPTED", "READY", "PROXIES", "AGE"}) {
+		if got := strings.Fields(rows[0]); !slices.Equal(got, []string{"NAME", "ENVOY", "NAME", "ACCEPTED", "RESOLVED", "READY", "PROXIES", "AGE"}) {
 			t.Errorf("header %q", rows[0])
 		}
 		// No pod is selected: nothing to wait for, so Ready, with 0 of 0 proxies.
-		if got := strings.Fields(rows[1]); len(got) < 5 || !slices.Equal(got[:5], []string{"backend", "backend-v1", "True", "True", "0/0"}) {
+		if got := strings.Fields(rows[1]); len(got) < 6 || !slices.Equal(got[:6], []string{"backend", "backend-v1", "True", "True", "True", "0/0"}) {
 			t.Errorf("row %q", rows[1])
 		}
+	})
+
+	t.Run("a route to a missing cluster is not resolved", func(t *testing.T) {
+		ns := newNamespace(t)
+		newPod(t, ns, "gateway-0", "10.0.0.1", nil)
+		apply(t, ns, object{kind: "Route", name: "dangling", config: map[string]any{"virtual_hosts": []any{map[string]any{
+			"name": "all", "domains": []any{"*"},
+			"routes": []any{map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "nowhere"}}},
+		}}}})
+		eventually(t, "the RESOLVED column to say False", func() error {
+			out := runKubectl(t, "get", "envoy", "-n", ns)
+			rows := strings.Split(strings.TrimSpace(out), "\n")
+			if len(rows) != 2 {
+				return fmt.Errorf("output:\n%s", out)
+			}
+			header, row := strings.Fields(rows[0]), strings.Fields(rows[1])
+			i := slices.Index(header, "RESOLVED")
+			// ENVOY NAME is two header words: the row has one field fewer before it.
+			if i < 0 || len(row) < i || row[0] != "route.envoy.arcturus.dev/dangling" || row[i-1] != "False" {
+				return fmt.Errorf("output:\n%s", out)
+			}
+			return nil
+		})
 	})
 }

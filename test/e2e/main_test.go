@@ -123,6 +123,7 @@ func startArcturus(t *testing.T, args ...string) *arcturus {
 	probe := "127.0.0.1:" + ports[2]
 	a.ProbeAddr = probe
 	a.cmd = exec.Command(binary, append([]string{
+		"controller",
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", a.XDSAddr,
 		"--metrics-bind-address", a.MetricsAddr,

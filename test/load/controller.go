@@ -74,6 +74,7 @@ func startController(binary, kubeconfig string, addrs controllerAddrs, logPath s
 		return nil, err
 	}
 	args := []string{
+		"controller",
 		"--kubeconfig", kubeconfig,
 		"--xds-bind-address", addrs.XDS,
 		"--metrics-bind-address", addrs.Metrics,

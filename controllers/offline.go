@@ -1,0 +1,73 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/xds/index"
+)
+
+// Outcome is what the controllers make of one custom resource.
+type Outcome struct {
+	// Kind is the Arcturus kind, e.g. "Route".
+	Kind string
+	// Object is the custom resource as listed.
+	Object ourv1alpha1.Object
+	// Status is the status the controller would write, without Ready and proxy
+	// counts, which only connected Envoys can tell.
+	Status ourv1alpha1.EnvoyConfigStatus
+	// Served is the resource served on the object's behalf; nil when none.
+	Served *index.Resource
+	// Refs are the resources Served refers to.
+	Refs []index.Ref
+}
+
+// Offline builds, from the API alone, the index the controllers build for one
+// namespace (its pods and every kind's custom resources) and the outcome for each
+// custom resource. It runs the reconcilers' own steps (indexPod, translateObject,
+// decide, serve, checkRefs) over listed objects, with no manager, cache or
+// Envoy, so what `arcturus config-dump --pod` shows cannot drift from what the
+// controller serves.
+func Offline(ctx context.Context, c client.Reader, namespace string) (*index.Index, []Outcome, error) {
+	idx := index.New(nil)
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
+		return nil, nil, fmt.Errorf("list pods in %s: %w", namespace, err)
+	}
+	for i := range pods.Items {
+		if p, runs := indexPod(&pods.Items[i]); runs {
+			idx.SetPod(p)
+		}
+	}
+	// First every kind's resources, then the references between them, as the
+	// reconcilers reach once every kind has synced.
+	var decisions []decision
+	var kinds []string
+	for _, k := range envoyKinds {
+		list := k.newList()
+		if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
+			return nil, nil, fmt.Errorf("list %ss in %s: %w", k.Name, namespace, err)
+		}
+		ds := decide(k, list.EnvoyItems(), func(o ourv1alpha1.Object, src configSource) translation {
+			return translateObject(k, o, src)
+		})
+		serve(idx, namespace, k, ds)
+		decisions = append(decisions, ds...)
+		for range ds {
+			kinds = append(kinds, k.Name)
+		}
+	}
+	checkRefs(idx, namespace, idx.PodGroups(namespace), decisions)
+	outcomes := make([]Outcome, len(decisions))
+	for i, d := range decisions {
+		meta.RemoveStatusCondition(&d.status.Conditions, ourv1alpha1.ConditionReady)
+		d.status.Proxies = nil
+		outcomes[i] = Outcome{Kind: kinds[i], Object: d.obj, Status: d.status, Served: d.served, Refs: d.refs}
+	}
+	return idx, outcomes, nil
+}
