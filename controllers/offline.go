@@ -44,8 +44,13 @@ func Offline(ctx context.Context, c client.Reader, namespace string) (*index.Ind
 			idx.SetPod(p)
 		}
 	}
-	// First every kind's resources, then the references between them, as the
-	// reconcilers reach once every kind has synced.
+	// Secrets, then every kind's resources, then the references between them,
+	// as the reconcilers reach once everything has synced.
+	var secrets corev1.SecretList
+	if err := c.List(ctx, &secrets, client.InNamespace(namespace)); err != nil {
+		return nil, nil, fmt.Errorf("list Secrets in %s: %w", namespace, err)
+	}
+	indexSecrets(idx, namespace, secrets.Items)
 	var decisions []decision
 	var kinds []string
 	for _, k := range envoyKinds {

@@ -57,35 +57,49 @@ func (r *SecretReconciler) sync(ctx context.Context, namespace string) ([]string
 	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("list Secrets in %s: %w", namespace, err)
 	}
-	var served []index.Resource
-	seen := map[types.NamespacedName]bool{}
-	for i := range list.Items {
-		s := &list.Items[i]
-		key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
-		seen[key] = true
-		secrets, err := translate.Secrets(s.Name, s.Data)
-		if err != nil {
-			if r.invalid[key] != err.Error() {
-				ctrl.LoggerFrom(ctx).Info("Secret cannot be served over SDS", "secret", key, "reason", err.Error())
-				if r.recorder != nil {
-					r.recorder.Eventf(s, nil, corev1.EventTypeWarning, "InvalidTLSSecret", "Serve", "%s", err.Error())
-				}
-				r.invalid[key] = err.Error()
+	affected, problems := indexSecrets(r.index, namespace, list.Items)
+	for key, err := range problems {
+		if r.invalid[key] != err.Error() {
+			ctrl.LoggerFrom(ctx).Info("Secret cannot be served over SDS", "secret", key, "reason", err.Error())
+			if r.recorder != nil {
+				s := &corev1.Secret{}
+				s.Namespace, s.Name = key.Namespace, key.Name
+				r.recorder.Eventf(s, nil, corev1.EventTypeWarning, "InvalidTLSSecret", "Serve", "%s", err.Error())
 			}
-			continue
-		}
-		delete(r.invalid, key)
-		for _, secret := range secrets {
-			served = append(served, index.Resource{Name: secret.GetName(), Message: secret, Source: key, SourceUID: s.UID})
+			r.invalid[key] = err.Error()
 		}
 	}
 	for key := range maps.Keys(r.invalid) {
-		if key.Namespace == namespace && !seen[key] {
+		if _, still := problems[key]; key.Namespace == namespace && !still {
 			delete(r.invalid, key)
 		}
 	}
+	return affected, nil
+}
+
+// indexSecrets replaces the namespace's Envoy secrets in idx with those the
+// Kubernetes Secrets provide, and returns the affected node IDs and, per Secret,
+// why Envoy could not use it (such Secrets are left out). The controller and the
+// offline config dump share it.
+func indexSecrets(idx *index.Index, namespace string, secrets []corev1.Secret) (affected []string, problems map[types.NamespacedName]error) {
+	var served []index.Resource
+	for i := range secrets {
+		s := &secrets[i]
+		key := types.NamespacedName{Namespace: s.Namespace, Name: s.Name}
+		envoySecrets, err := translate.Secrets(s.Name, s.Data)
+		if err != nil {
+			if problems == nil {
+				problems = map[types.NamespacedName]error{}
+			}
+			problems[key] = err
+			continue
+		}
+		for _, secret := range envoySecrets {
+			served = append(served, index.Resource{Name: secret.GetName(), Message: secret, Source: key, SourceUID: s.UID})
+		}
+	}
 	slices.SortFunc(served, func(a, b index.Resource) int { return strings.Compare(a.Name, b.Name) })
-	return r.index.ReplaceResources(namespace, resourcev3.SecretType, served), nil
+	return idx.ReplaceResources(namespace, resourcev3.SecretType, served), problems
 }
 
 func (r *SecretReconciler) setupWithManager(mgr ctrl.Manager) error {
