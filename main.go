@@ -31,7 +31,7 @@ import (
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/cli"
 	"github.com/arcturus-dev/arcturus/controllers"
-	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
+	"github.com/arcturus-dev/arcturus/internal/webhookcert"
 	"github.com/arcturus-dev/arcturus/xds/csds"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"

@@ -22,7 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
-	"github.com/arcturus-dev/arcturus/xds/translate"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 func mustAny(t *testing.T, m proto.Message) *anypb.Any {
@@ -126,11 +126,11 @@ func TestSources(t *testing.T) {
 	}
 	named := func(o ourv1alpha1.Object, name string) ourv1alpha1.Object { o.SetName(name); return o }
 	objs := []kindObject{
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "loser"), "backend", "False", ourv1alpha1.ReasonConflict, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "winner"), "backend", "True", ourv1alpha1.ReasonValid, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "broken"), "old", "False", ourv1alpha1.ReasonInvalidConfig, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "never"), "never", "False", ourv1alpha1.ReasonInvalidConfig, false)},
-		{translate.Endpoint, accepted(named(&ourv1alpha1.Endpoint{}, "backend"), "backend", "True", ourv1alpha1.ReasonValid, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "loser"), "backend", "False", ourv1alpha1.ReasonConflict, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "winner"), "backend", "True", ourv1alpha1.ReasonValid, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "broken"), "old", "False", ourv1alpha1.ReasonInvalidConfig, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "never"), "never", "False", ourv1alpha1.ReasonInvalidConfig, false)},
+		{kinds.Endpoint, accepted(named(&ourv1alpha1.Endpoint{}, "backend"), "backend", "True", ourv1alpha1.ReasonValid, true)},
 	}
 	got := sources(objs)
 	want := map[sourceKey]string{

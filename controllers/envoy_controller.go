@@ -23,6 +23,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -130,7 +131,7 @@ func (r *EnvoyReconciler) translate(o ourv1alpha1.Object, src configSource) tran
 	if len(errs) == 0 {
 		t.name = r.kind.NameOf(msg)
 		t.hash = index.Hash(msg)
-		t.refs = indexRefs(translate.References(r.kind.Kind, msg))
+		t.refs = refsOf(translate.References(r.kind.Kind, msg))
 	}
 	if r.translations == nil {
 		r.translations = map[translationKey]translation{}
@@ -177,11 +178,11 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 	return errors.Join(errs...)
 }
 
-// indexRefs converts the translator's references to the index's.
-func indexRefs(refs []translate.Ref) []index.Ref {
-	out := make([]index.Ref, len(refs))
+// refsOf drops the paths of references: the index checks what, not where.
+func refsOf(refs []translate.Reference) []kinds.Ref {
+	out := make([]kinds.Ref, len(refs))
 	for i, ref := range refs {
-		out[i] = index.Ref{TypeURL: ref.TypeURL, Name: ref.Name}
+		out[i] = ref.Ref
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // ReadinessGate is the pod condition type Arcturus sets on pods that declare it in
@@ -47,7 +48,7 @@ func desiredGate(proxies ProxyStatus, published Published, nodeID string, curren
 		ts := node.Types[typeURL]
 		if ts != nil && ts.Rejection != nil {
 			return &corev1.PodCondition{Type: ReadinessGate, Status: corev1.ConditionFalse, Reason: "Rejected",
-				Message: truncate(fmt.Sprintf("Envoy rejected %s: %s", typeDisplayName(typeURL), ts.Rejection.Message), 1024)}
+				Message: truncate(fmt.Sprintf("Envoy rejected %s: %s", kinds.DisplayName(typeURL), ts.Rejection.Message), 1024)}
 		}
 		if ts == nil || ts.AckedVersion != v {
 			acked = false

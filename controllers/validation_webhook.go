@@ -13,6 +13,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -79,10 +80,10 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 	}
 	var warnings admission.Warnings
 	for _, ref := range translate.References(v.kind.Kind, msg) {
-		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []index.Ref{{TypeURL: ref.TypeURL, Name: ref.Name}})
+		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []kinds.Ref{ref.Ref})
 		for _, n := range check.Missing {
 			warnings = append(warnings, fmt.Sprintf("spec.config.%s: %s %q is not served to %d of %d selected pods",
-				ref.Path, typeDisplayName(ref.TypeURL), ref.Name, n, check.Selected))
+				ref.Path, kinds.DisplayName(ref.TypeURL), ref.Name, n, check.Selected))
 		}
 	}
 	return warnings, nil

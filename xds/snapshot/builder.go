@@ -29,20 +29,15 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/go-logr/logr"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // TypeURLs are the xDS types Arcturus serves, in make-before-break order.
-var TypeURLs = []string{
-	resourcev3.ClusterType,
-	resourcev3.EndpointType,
-	resourcev3.ListenerType,
-	resourcev3.RouteType,
-}
+var TypeURLs = kinds.TypeURLs()
 
 // Options tune the builder.
 type Options struct {
