@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
@@ -77,19 +78,22 @@ func TestValidationWebhook(t *testing.T) {
 	}
 
 	t.Run("an update that leaves the spec alone is admitted", func(t *testing.T) {
-		var obj ourv1alpha1.Cluster
-		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok"}, &obj); err != nil {
-			t.Fatal(err)
+		// The controller writes the object's status meanwhile: retry on conflicts.
+		update := func(change func(*ourv1alpha1.Cluster)) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				var obj ourv1alpha1.Cluster
+				if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok"}, &obj); err != nil {
+					return err
+				}
+				change(&obj)
+				return c.Update(context.Background(), &obj)
+			})
 		}
-		obj.Spec.Config = raw(`{"connect_timeout": "-1s"}`)
-		if err := c.Update(context.Background(), &obj); err == nil || !strings.Contains(err.Error(), "spec.config.connect_timeout") {
+		err := update(func(obj *ourv1alpha1.Cluster) { obj.Spec.Config = raw(`{"connect_timeout": "-1s"}`) })
+		if err == nil || !strings.Contains(err.Error(), "spec.config.connect_timeout") {
 			t.Fatalf("invalid update: %v", err)
 		}
-		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ok"}, &obj); err != nil {
-			t.Fatal(err)
-		}
-		obj.Labels = map[string]string{"team": "edge"}
-		if err := c.Update(context.Background(), &obj); err != nil {
+		if err := update(func(obj *ourv1alpha1.Cluster) { obj.Labels = map[string]string{"team": "edge"} }); err != nil {
 			t.Fatalf("label update refused: %v", err)
 		}
 	})
