@@ -53,6 +53,7 @@ func statusResponse() *statusv3.ClientStatusResponse {
 			gx(resourcev3.ClusterType, "a", "fedcba98", statusv3.ConfigStatus_SYNCED),
 			gx(resourcev3.EndpointType, "a", "e1", statusv3.ConfigStatus_SYNCED),
 			gx(resourcev3.EndpointType, "b", "e1", statusv3.ConfigStatus_STALE),
+			gx(resourcev3.ExtensionConfigType, "authz", "x1", statusv3.ConfigStatus_SYNCED),
 		}},
 	}}
 }
@@ -62,9 +63,9 @@ func TestWriteProxyStatus(t *testing.T) {
 	if err := writeProxyStatus(&out, statusResponse()); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME                CDS                 LDS           EDS          RDS
-gateway-0.default   SYNCED (fedcba98)   -             STALE (e1)   -
-web-1.shop          NACKED (01234567)   SYNCED (77)   -            STALE
+	want := `NAME                CDS                 LDS           EDS          RDS     RTDS   ECDS          SRDS
+gateway-0.default   SYNCED (fedcba98)   -             STALE (e1)   -       -      SYNCED (x1)   -
+web-1.shop          NACKED (01234567)   SYNCED (77)   -            STALE   -      -             -
 
 NACKED:
   web-1.shop CDS "bad": cluster bad: no endpoints

@@ -57,8 +57,8 @@ type translationKey struct {
 	generation int64
 }
 
-// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners;routes;clusters;endpoints,verbs=get;list;watch
-// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners/status;routes/status;clusters/status;endpoints/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners;routes;clusters;endpoints;runtimes;extensionconfigs;scopedroutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners/status;routes/status;clusters/status;endpoints/status;runtimes/status;extensionconfigs/status;scopedroutes/status,verbs=get;update;patch
 
 // Reconcile syncs the namespace named by the request and writes the statuses that changed.
 func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {

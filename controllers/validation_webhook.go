@@ -31,6 +31,9 @@ import (
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-route,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=routes,verbs=create;update,versions=v1alpha1,name=vroute.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-cluster,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=clusters,verbs=create;update,versions=v1alpha1,name=vcluster.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-endpoint,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=endpoints,verbs=create;update,versions=v1alpha1,name=vendpoint.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-runtime,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=runtimes,verbs=create;update,versions=v1alpha1,name=vruntime.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-extensionconfig,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=extensionconfigs,verbs=create;update,versions=v1alpha1,name=vextensionconfig.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-scopedroute,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=scopedroutes,verbs=create;update,versions=v1alpha1,name=vscopedroute.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // envoyValidator validates one Arcturus kind at admission. References that the
 // selected pods do not receive yet are warnings, not rejections: GitOps tools

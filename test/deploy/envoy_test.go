@@ -49,12 +49,18 @@ func TestEnvoySamples(t *testing.T) {
 	}
 }
 
-// TestCRSamples checks the four CR samples of config/samples the same way.
+// TestCRSamples checks the CR samples of config/samples, one of each kind, the
+// same way.
 func TestCRSamples(t *testing.T) {
 	manifests := kustomizeBuild(t, "config/samples")
 	objs := decode(t, manifests)
-	if n := translateCRs(t, objs); n != 4 {
-		t.Errorf("config/samples has %d Envoy resources, want 4", n)
+	if n := translateCRs(t, objs); n != len(kinds.All) {
+		t.Errorf("config/samples has %d Envoy resources, want %d", n, len(kinds.All))
+	}
+	for _, k := range kinds.All {
+		if len(find(objs, k.Name, "")) != 1 {
+			t.Errorf("config/samples has not one %s", k.Name)
+		}
 	}
 	dryRun(t, manifests, demoNamespace)
 }

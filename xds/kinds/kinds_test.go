@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -27,6 +28,11 @@ func TestTableDescribesEveryServedType(t *testing.T) {
 		"Endpoint": {resource.EndpointType, "EDS", "cluster_name"},
 		"Listener": {resource.ListenerType, "LDS", "name"},
 		"Route":    {resource.RouteType, "RDS", "name"},
+		"Runtime":  {resource.RuntimeType, "RTDS", "name"},
+		// ECDS, named by a filter's config_discovery.
+		"ExtensionConfig": {resource.ExtensionConfigType, "ECDS", "name"},
+		// SRDS, which Envoy subscribes to as a wildcard.
+		"ScopedRoute": {resource.ScopedRouteType, "SRDS", "name"},
 	}
 	if len(kinds.All) != len(tests) {
 		t.Errorf("the table has %d kinds, want %d", len(kinds.All), len(tests))
@@ -109,7 +115,7 @@ func TestOfRejectsAMissingNameField(t *testing.T) {
 func TestStagesPushWhatIsReferencedFirst(t *testing.T) {
 	want := [][]string{
 		{resource.ClusterType, resource.EndpointType},
-		{resource.ListenerType, resource.RouteType},
+		{resource.ListenerType, resource.RouteType, resource.RuntimeType, resource.ExtensionConfigType, resource.ScopedRouteType},
 	}
 	got := kinds.Stages()
 	if !slices.EqualFunc(got, want, slices.Equal) {
@@ -174,6 +180,90 @@ func TestTableMatchesTheCRDs(t *testing.T) {
 	for _, k := range kinds.All {
 		if !seen[k.Name] {
 			t.Errorf("kind %s has no CRD in config/crd/bases", k.Name)
+		}
+	}
+}
+
+// The controller reads every kind and writes its status: the RBAC that make
+// manifests generates from the controllers' markers must grant that.
+func TestRBACCoversEveryKind(t *testing.T) {
+	raw, err := os.ReadFile("../../config/rbac/role.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	granted := map[string][]string{} // resource → verbs
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var role struct {
+			Rules []struct {
+				APIGroups []string `json:"apiGroups"`
+				Resources []string `json:"resources"`
+				Verbs     []string `json:"verbs"`
+			} `json:"rules"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range role.Rules {
+			if slices.Contains(r.APIGroups, "envoy.arcturus.dev") {
+				for _, res := range r.Resources {
+					granted[res] = append(granted[res], r.Verbs...)
+				}
+			}
+		}
+	}
+	for _, k := range kinds.All {
+		for res, verbs := range map[string][]string{k.Plural: {"get", "list", "watch"}, k.Plural + "/status": {"get", "update", "patch"}} {
+			for _, v := range verbs {
+				if !slices.Contains(granted[res], v) {
+					t.Errorf("config/rbac/role.yaml does not grant %s on %s", v, res)
+				}
+			}
+		}
+	}
+}
+
+// Every kind is validated at admission and installed by config/crd: the
+// generated webhooks (from the markers in controllers/) and the kustomization
+// must list it.
+func TestManifestsListEveryKind(t *testing.T) {
+	webhooks, err := os.ReadFile("../../config/webhook/manifests.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vwc struct {
+		Webhooks []struct {
+			Rules []struct {
+				Resources []string `json:"resources"`
+			} `json:"rules"`
+		} `json:"webhooks"`
+	}
+	if err := yaml.Unmarshal(webhooks, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	validated := map[string]bool{}
+	for _, w := range vwc.Webhooks {
+		for _, r := range w.Rules {
+			for _, res := range r.Resources {
+				validated[res] = true
+			}
+		}
+	}
+	crds, err := os.ReadFile("../../config/crd/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kustomization struct {
+		Resources []string `json:"resources"`
+	}
+	if err := yaml.Unmarshal(crds, &kustomization); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kinds.All {
+		if !validated[k.Plural] {
+			t.Errorf("config/webhook/manifests.yaml has no webhook for %s", k.Plural)
+		}
+		if !slices.Contains(kustomization.Resources, "bases/envoy.arcturus.dev_"+k.Plural+".yaml") {
+			t.Errorf("config/crd/kustomization.yaml does not list the CRD of %s", k.Name)
 		}
 	}
 }

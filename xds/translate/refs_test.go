@@ -299,6 +299,70 @@ func TestReferences(t *testing.T) {
 			},
 		},
 
+		// Filters → TypedExtensionConfig (ECDS).
+		{
+			name: "An HTTP filter whose config_discovery uses ADS references the extension config by the filter's name",
+			kind: kinds.Listener,
+			raw: hcmListener(`"rds": {"route_config_name": "r", "config_source": {"ads": {}}}`,
+				`{"name": "authz", "config_discovery": {"config_source": {"ads": {}}, "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"]}}`),
+			want: []translate.Reference{
+				ref(resource.ExtensionConfigType, "authz", "filter_chains[0].filters[0].typed_config.http_filters[0].name"),
+				ref(resource.RouteType, "r", "filter_chains[0].filters[0].typed_config.rds.route_config_name"),
+			},
+		},
+		{
+			name: "Network and listener filters fetched over ECDS reference their extension configs",
+			kind: kinds.Listener,
+			raw: `{"name": "tcp", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 9000}},
+				"listener_filters": [{"name": "inspector", "config_discovery": {"config_source": {"self": {}}, "type_urls": ["type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"]}}],
+				"filter_chains": [{"filters": [{"name": "proxy", "config_discovery": {"config_source": {"ads": {}}, "type_urls": ["type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"]}}]}]}`,
+			want: []translate.Reference{
+				ref(resource.ExtensionConfigType, "inspector", "listener_filters[0].name"),
+				ref(resource.ExtensionConfigType, "proxy", "filter_chains[0].filters[0].name"),
+			},
+		},
+		{
+			name: "A filter config fetched from a file over ECDS is no reference Arcturus can serve",
+			kind: kinds.Listener,
+			raw: hcmListener(`"rds": {"route_config_name": "r", "config_source": {"ads": {}}}`,
+				`{"name": "authz", "config_discovery": {"config_source": {"path_config_source": {"path": "/etc/envoy/authz.yaml"}}, "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"]}}`),
+			want: []translate.Reference{
+				ref(resource.RouteType, "r", "filter_chains[0].filters[0].typed_config.rds.route_config_name"),
+			},
+		},
+		{
+			name: "An extension config references the clusters its filter calls",
+			kind: kinds.ExtensionConfig,
+			raw: `{"name": "authz", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+				"grpc_service": {"envoy_grpc": {"cluster_name": "authz-backend"}}}}`,
+			want: []translate.Reference{
+				ref(resource.ClusterType, "authz-backend", "typed_config.grpc_service.envoy_grpc.cluster_name"),
+			},
+		},
+
+		// ScopedRouteConfiguration → RouteConfiguration (SRDS).
+		{
+			name: "A route scope references the route configuration it selects",
+			kind: kinds.ScopedRoute,
+			raw:  `{"name": "acme", "route_configuration_name": "tenant-acme", "key": {"fragments": [{"string_key": "acme"}]}}`,
+			want: []translate.Reference{
+				ref(resource.RouteType, "tenant-acme", "route_configuration_name"),
+			},
+		},
+		{
+			name: "An HTTP connection manager taking scopes over SRDS names no scope: Envoy subscribes to them all",
+			kind: kinds.Listener,
+			raw: hcmListener(`"scoped_routes": {"name": "scopes", "scope_key_builder": {"fragments": [{"header_value_extractor": {"name": "x-tenant"}}]},
+				"rds_config_source": {"ads": {}}, "scoped_rds": {"scoped_rds_config_source": {"ads": {}}}}`),
+			want: nil,
+		},
+		{
+			name: "A runtime layer references nothing",
+			kind: kinds.Runtime,
+			raw:  `{"name": "rtds", "layer": {"routing.canary": 10, "cluster": "not-a-reference"}}`,
+			want: nil,
+		},
+
 		// Nothing to reference.
 		{
 			name: "A static cluster with inline endpoints references nothing",
