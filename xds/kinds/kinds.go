@@ -3,7 +3,9 @@
 // the xDS API and type URL, the Envoy message and its name field, the push order,
 // and the fields of other resources that refer to the kind. Every other package
 // derives its per-kind lists from All, so adding a kind is one entry in table.go plus
-// its CRD Go type in api/v1alpha1.
+// its CRD Go type in api/v1alpha1. What cannot derive from Go (controller-gen
+// markers, the Helm chart, kustomize lists, samples, the translate corpus) is
+// checked against the table by tests that name the file to change.
 //
 // It is plain data about Envoy types and imports no Kubernetes package, so every
 // stage of the pipeline can import it.
