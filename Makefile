@@ -24,7 +24,7 @@ help: ## Display this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs, RBAC and webhook manifests into config/ (and the chart's crds/).
-	$(CONTROLLER_GEN) rbac:roleName=arcturus-manager crd webhook paths="./api/...;./controllers/..." \
+	$(CONTROLLER_GEN) rbac:roleName=arcturus-manager crd webhook paths="./api/...;./controllers/...;./internal/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	@mkdir -p charts/arcturus/crds && cp config/crd/bases/*.yaml charts/arcturus/crds/
 

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/arcturus-dev/arcturus/controllers/webhookcert"
+	"github.com/arcturus-dev/arcturus/internal/webhookcert"
 )
 
 // Webhook certificate modes (--webhook-cert-mode).

@@ -24,7 +24,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
-	"github.com/arcturus-dev/arcturus/xds/translate"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 func mustAny(t *testing.T, m proto.Message) *anypb.Any {
@@ -55,6 +55,7 @@ func statusResponse() *statusv3.ClientStatusResponse {
 			gx(resourcev3.ClusterType, "a", "fedcba98", statusv3.ConfigStatus_SYNCED),
 			gx(resourcev3.EndpointType, "a", "e1", statusv3.ConfigStatus_SYNCED),
 			gx(resourcev3.EndpointType, "b", "e1", statusv3.ConfigStatus_STALE),
+			gx(resourcev3.ExtensionConfigType, "authz", "x1", statusv3.ConfigStatus_SYNCED),
 		}},
 	}}
 }
@@ -64,9 +65,9 @@ func TestWriteProxyStatus(t *testing.T) {
 	if err := writeProxyStatus(&out, statusResponse()); err != nil {
 		t.Fatal(err)
 	}
-	want := `NAME                CDS                 LDS           EDS          RDS
-gateway-0.default   SYNCED (fedcba98)   -             STALE (e1)   -
-web-1.shop          NACKED (01234567)   SYNCED (77)   -            STALE
+	want := `NAME                CDS                 LDS           EDS          RDS     RTDS   ECDS          SRDS
+gateway-0.default   SYNCED (fedcba98)   -             STALE (e1)   -       -      SYNCED (x1)   -
+web-1.shop          NACKED (01234567)   SYNCED (77)   -            STALE   -      -             -
 
 NACKED:
   web-1.shop CDS "bad": cluster bad: no endpoints
@@ -128,11 +129,11 @@ func TestSources(t *testing.T) {
 	}
 	named := func(o ourv1alpha1.Object, name string) ourv1alpha1.Object { o.SetName(name); return o }
 	objs := []kindObject{
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "loser"), "backend", "False", ourv1alpha1.ReasonConflict, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "winner"), "backend", "True", ourv1alpha1.ReasonValid, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "broken"), "old", "False", ourv1alpha1.ReasonInvalidConfig, true)},
-		{translate.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "never"), "never", "False", ourv1alpha1.ReasonInvalidConfig, false)},
-		{translate.Endpoint, accepted(named(&ourv1alpha1.Endpoint{}, "backend"), "backend", "True", ourv1alpha1.ReasonValid, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "loser"), "backend", "False", ourv1alpha1.ReasonConflict, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "winner"), "backend", "True", ourv1alpha1.ReasonValid, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "broken"), "old", "False", ourv1alpha1.ReasonInvalidConfig, true)},
+		{kinds.Cluster, accepted(named(&ourv1alpha1.Cluster{}, "never"), "never", "False", ourv1alpha1.ReasonInvalidConfig, false)},
+		{kinds.Endpoint, accepted(named(&ourv1alpha1.Endpoint{}, "backend"), "backend", "True", ourv1alpha1.ReasonValid, true)},
 	}
 	got := sources(objs)
 	want := map[sourceKey]string{

@@ -8,7 +8,6 @@ import (
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.yaml.in/yaml/v2"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -21,9 +20,10 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	// The translator registers every Envoy type and extension it accepts, so
 	// protojson can print every Any the Envoys are served.
-	"github.com/arcturus-dev/arcturus/xds/translate"
+	_ "github.com/arcturus-dev/arcturus/xds/translate"
 )
 
 const configDumpSummary = "Print the Envoy resources a pod is served, with their source custom resources: " +
@@ -129,8 +129,8 @@ func readSources(ctx context.Context, kube clientcmd.ClientConfig, namespace str
 		return nil, err
 	}
 	var objs []kindObject
-	for _, k := range translate.Kinds {
-		list, err := newList(k.Name)
+	for _, k := range kinds.All {
+		list, err := ourv1alpha1.NewList(k.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +146,7 @@ func readSources(ctx context.Context, kube clientcmd.ClientConfig, namespace str
 
 // kindObject is a custom resource and its kind.
 type kindObject struct {
-	kind translate.Kind
+	kind kinds.Kind
 	obj  ourv1alpha1.Object
 }
 
@@ -184,20 +184,6 @@ func sources(objs []kindObject) map[sourceKey]string {
 	return out
 }
 
-func newList(kind string) (ourv1alpha1.ObjectList, error) {
-	switch kind {
-	case "Listener":
-		return &ourv1alpha1.ListenerList{}, nil
-	case "Route":
-		return &ourv1alpha1.RouteList{}, nil
-	case "Cluster":
-		return &ourv1alpha1.ClusterList{}, nil
-	case "Endpoint":
-		return &ourv1alpha1.EndpointList{}, nil
-	}
-	return nil, fmt.Errorf("unknown kind %s", kind)
-}
-
 // statusNames are the config-dump status words.
 var statusNames = map[statusv3.ConfigStatus]string{
 	statusv3.ConfigStatus_SYNCED:   "SYNCED",
@@ -207,22 +193,14 @@ var statusNames = map[statusv3.ConfigStatus]string{
 	statusv3.ConfigStatus_UNKNOWN:  "UNKNOWN",
 }
 
-// typeNames are the short type names.
-var typeNames = map[string]string{
-	resourcev3.ClusterType:  "cluster",
-	resourcev3.EndpointType: "endpoint",
-	resourcev3.ListenerType: "listener",
-	resourcev3.RouteType:    "route",
-}
-
 // renderConfigDump prints one node's resources as a YAML list of
 // {type, name, source, status, version, error, config, rejectedConfig}.
 func renderConfigDump(cc *statusv3.ClientConfig, sources map[sourceKey]string) ([]byte, error) {
 	list := []yaml.MapSlice{}
 	for _, c := range cc.GetGenericXdsConfigs() {
-		typ := typeNames[c.GetTypeUrl()]
-		if typ == "" {
-			typ = c.GetTypeUrl()
+		typ := c.GetTypeUrl()
+		if k, ok := kinds.ByTypeURL(typ); ok {
+			typ = k.Label()
 		}
 		e := yaml.MapSlice{{Key: "type", Value: typ}, {Key: "name", Value: c.GetName()}}
 		if src, ok := sources[sourceKey{c.GetTypeUrl(), c.GetName()}]; ok {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"go.yaml.in/yaml/v2"
 	"google.golang.org/protobuf/types/known/anypb"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,7 @@ import (
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/controllers"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/snapshot"
 )
 
@@ -88,16 +90,16 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 	if !found {
 		return d, fmt.Errorf("pod %s/%s has terminated (phase %s): it runs no Envoy", pod.Namespace, pod.Name, pod.Status.Phase)
 	}
-	held := map[index.Ref]bool{}
+	held := map[kinds.Ref]bool{}
 	for typeURL, rs := range byType {
 		for _, r := range rs {
-			held[index.Ref{TypeURL: typeURL, Name: r.Name}] = true
+			held[kinds.Ref{TypeURL: typeURL, Name: r.Name}] = true
 		}
 	}
-	bySource := map[index.Ref]*controllers.Outcome{} // (type URL, object name) → outcome
+	bySource := map[kinds.Ref]*controllers.Outcome{} // (type URL, object name) → outcome
 	for i := range outcomes {
 		if o := &outcomes[i]; o.Served != nil {
-			bySource[index.Ref{TypeURL: o.Served.TypeURL, Name: o.Object.GetName()}] = o
+			bySource[kinds.Ref{TypeURL: o.Served.TypeURL, Name: o.Object.GetName()}] = o
 		}
 	}
 	for _, typeURL := range snapshot.TypeURLs {
@@ -110,7 +112,7 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 				return d, err
 			}
 			d.resources = append(d.resources, xdsResource{typeURL: typeURL, name: r.Name, version: version, resource: a})
-			o := bySource[index.Ref{TypeURL: typeURL, Name: r.Source.Name}]
+			o := bySource[kinds.Ref{TypeURL: typeURL, Name: r.Source.Name}]
 			e := yaml.MapSlice{{Key: "type", Value: typeName(typeURL)}, {Key: "name", Value: r.Name}}
 			if o != nil {
 				e = append(e, yaml.MapItem{Key: "source", Value: fmt.Sprintf("%s %s/%s", o.Kind, r.Source.Namespace, r.Source.Name)})
@@ -162,8 +164,11 @@ func conditionList(conds []metav1.Condition) []string {
 
 // typeName is the short name of a type URL: "cluster", or the URL for others.
 func typeName(typeURL string) string {
-	if n, ok := typeNames[typeURL]; ok {
-		return n
+	if k, ok := kinds.ByTypeURL(typeURL); ok {
+		return k.Label()
+	}
+	if typeURL == resourcev3.SecretType {
+		return "secret"
 	}
 	return typeURL[strings.LastIndexByte(typeURL, '/')+1:]
 }

@@ -9,18 +9,20 @@ import (
 	"text/tabwriter"
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
-// columns are the proxy-status type columns, in order.
-var columns = []struct {
-	header, typeURL string
-}{
-	{"CDS", resourcev3.ClusterType},
-	{"LDS", resourcev3.ListenerType},
-	{"EDS", resourcev3.EndpointType},
-	{"RDS", resourcev3.RouteType},
-}
+// columns are the proxy-status type columns, one per kind, in table order.
+var columns = func() []column {
+	out := make([]column, len(kinds.All))
+	for i, k := range kinds.All {
+		out[i] = column{header: k.API, typeURL: k.TypeURL}
+	}
+	return out
+}()
+
+type column struct{ header, typeURL string }
 
 const proxyStatusSummary = "List every connected Envoy and whether it runs the current configuration, per xDS type"
 

@@ -14,6 +14,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // maxConditionMessage keeps condition messages readable and far below the API's 32 KiB limit.
@@ -24,7 +25,7 @@ type translation struct {
 	name string        // Envoy resource name; empty when errs is not
 	msg  proto.Message // validated Envoy proto; nil when errs is not
 	hash uint64        // content hash of msg
-	refs []index.Ref   // resources msg refers to
+	refs []kinds.Ref   // resources msg refers to
 	errs field.ErrorList
 }
 
@@ -45,7 +46,7 @@ type translateFunc func(obj ourv1alpha1.Object, src configSource) translation
 type decision struct {
 	obj    ourv1alpha1.Object
 	served *index.Resource
-	refs   []index.Ref // what served refers to
+	refs   []kinds.Ref // what served refers to
 	status ourv1alpha1.EnvoyConfigStatus
 }
 
@@ -180,7 +181,7 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 }
 
 // resolvedRefsCondition describes a reference check of a served resource.
-func resolvedRefsCondition(generation int64, refs []index.Ref, check index.RefCheck) metav1.Condition {
+func resolvedRefsCondition(generation int64, refs []kinds.Ref, check index.RefCheck) metav1.Condition {
 	cond := metav1.Condition{Type: ourv1alpha1.ConditionResolvedRefs, ObservedGeneration: generation}
 	if len(check.Missing) == 0 {
 		cond.Status, cond.Reason = metav1.ConditionTrue, ourv1alpha1.ReasonResolved
@@ -194,29 +195,20 @@ func resolvedRefsCondition(generation int64, refs []index.Ref, check index.RefCh
 		}
 		return cond
 	}
-	missing := make([]index.Ref, 0, len(check.Missing))
+	missing := make([]kinds.Ref, 0, len(check.Missing))
 	for ref := range check.Missing {
 		missing = append(missing, ref)
 	}
-	slices.SortFunc(missing, func(a, b index.Ref) int {
-		return strings.Compare(typeDisplayName(a.TypeURL)+"/"+a.Name, typeDisplayName(b.TypeURL)+"/"+b.Name)
+	slices.SortFunc(missing, func(a, b kinds.Ref) int {
+		return strings.Compare(kinds.DisplayName(a.TypeURL)+"/"+a.Name, kinds.DisplayName(b.TypeURL)+"/"+b.Name)
 	})
 	parts := make([]string, len(missing))
 	for i, ref := range missing {
-		parts[i] = fmt.Sprintf("%s %q is missing for %d of %d selected pods", typeDisplayName(ref.TypeURL), ref.Name, check.Missing[ref], check.Selected)
+		parts[i] = fmt.Sprintf("%s %q is missing for %d of %d selected pods", kinds.DisplayName(ref.TypeURL), ref.Name, check.Missing[ref], check.Selected)
 	}
 	cond.Status, cond.Reason = metav1.ConditionFalse, ourv1alpha1.ReasonMissingReference
 	cond.Message = truncate(strings.Join(parts, "; "), maxConditionMessage)
 	return cond
-}
-
-// typeDisplayName names an Envoy type the way users know it: by the Arcturus kind
-// that carries it, else by its message name.
-func typeDisplayName(typeURL string) string {
-	if k, ok := kindByTypeURL(typeURL); ok {
-		return k.Name
-	}
-	return typeURL[strings.LastIndexByte(typeURL, '.')+1:]
 }
 
 // olderFirst orders objects by creation time, then by name: the order in which

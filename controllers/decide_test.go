@@ -8,10 +8,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 func TestDecide(t *testing.T) {
-	clusterKind := envoyKinds[2]
+	clusterKind := envoyKind{kinds.Cluster}
 	type want struct {
 		reason    string // Accepted condition reason
 		served    string // Envoy name served for the object; "" when nothing is
@@ -132,9 +133,9 @@ func TestDecide(t *testing.T) {
 func TestDecideIsOrderIndependent(t *testing.T) {
 	a := cluster("a", withEnvoyName("x"), createdAt(10))
 	b := cluster("b", withEnvoyName("x"), createdAt(5))
-	r := &EnvoyReconciler{kind: envoyKinds[2]}
+	r := &EnvoyReconciler{kind: envoyKind{kinds.Cluster}}
 	for _, order := range [][]ourv1alpha1.Object{{a, b}, {b, a}} {
-		for _, d := range decide(envoyKinds[2], order, r.translate) {
+		for _, d := range decide(envoyKind{kinds.Cluster}, order, r.translate) {
 			if got := d.served != nil; got != (d.obj.GetName() == "b") {
 				t.Errorf("order %s,%s: %s served=%v", order[0].GetName(), order[1].GetName(), d.obj.GetName(), got)
 			}

@@ -22,6 +22,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -58,8 +59,8 @@ type translationKey struct {
 	generation int64
 }
 
-// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners;routes;clusters;endpoints,verbs=get;list;watch
-// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners/status;routes/status;clusters/status;endpoints/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners;routes;clusters;endpoints;runtimes;extensionconfigs;scopedroutes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=envoy.arcturus.dev,resources=listeners/status;routes/status;clusters/status;endpoints/status;runtimes/status;extensionconfigs/status;scopedroutes/status,verbs=get;update;patch
 
 // Reconcile syncs the namespace named by the request and writes the statuses that changed.
 func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (ctrl.Result, error) {
@@ -219,7 +220,7 @@ func (r *EnvoyReconciler) updateStatuses(ctx context.Context, decisions []decisi
 }
 
 // secretNames returns the SDS secrets among refs.
-func secretNames(refs []index.Ref) []string {
+func secretNames(refs []kinds.Ref) []string {
 	var names []string
 	for _, ref := range refs {
 		if ref.TypeURL == resourcev3.SecretType {
@@ -267,11 +268,11 @@ func keepStoredLastAccepted(o ourv1alpha1.Object, status *ourv1alpha1.EnvoyConfi
 		"(%q), so if an invalid update replaced it, %s", cond.Message, errTooLargeToStore, fallback), maxConditionMessage)
 }
 
-// indexRefs converts the translator's references to the index's.
-func indexRefs(refs []translate.Ref) []index.Ref {
-	out := make([]index.Ref, len(refs))
+// refsOf drops the paths of references: the index checks what, not where.
+func refsOf(refs []translate.Reference) []kinds.Ref {
+	out := make([]kinds.Ref, len(refs))
 	for i, ref := range refs {
-		out[i] = index.Ref{TypeURL: ref.TypeURL, Name: ref.Name}
+		out[i] = ref.Ref
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // Outcome is what the controllers make of one custom resource.
@@ -24,7 +25,7 @@ type Outcome struct {
 	// Served is the resource served on the object's behalf; nil when none.
 	Served *index.Resource
 	// Refs are the resources Served refers to.
-	Refs []index.Ref
+	Refs []kinds.Ref
 }
 
 // Offline builds, from the API alone, the index the controllers build for one

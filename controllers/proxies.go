@@ -10,6 +10,7 @@ import (
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // ProxyStatus answers what the connected Envoys hold; *feedback.Tracker
@@ -171,10 +172,6 @@ func (e *rejectionEvents) nacked(nodeID, typeURL string) {
 }
 
 func kindByTypeURL(typeURL string) (envoyKind, bool) {
-	for _, k := range envoyKinds {
-		if k.TypeURL == typeURL {
-			return k, true
-		}
-	}
-	return envoyKind{}, false
+	k, ok := kinds.ByTypeURL(typeURL)
+	return envoyKind{k}, ok
 }

@@ -9,12 +9,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
+	"github.com/arcturus-dev/arcturus/xds/snapshot"
 )
 
 // ReadinessGate is the pod condition type Arcturus sets on pods that declare it in
 // spec.readinessGates: True once the pod's Envoy has ACKed its full configuration,
 // False while it rejects some of it. A rollout then waits for a working proxy.
 const ReadinessGate = "envoy.arcturus.dev/config-acked"
+
+// emptyVersion is the version of a type a node is served nothing of.
+var emptyVersion = snapshot.Version(nil)
 
 // Published tells which versions were last published to a node.
 type Published interface {
@@ -45,9 +50,14 @@ func desiredGate(proxies ProxyStatus, published Published, nodeID string, curren
 	acked := true
 	for typeURL, v := range versions {
 		ts := node.Types[typeURL]
+		if ts == nil && v == emptyVersion {
+			// Nothing of the type to run, and the Envoy does not ask for it (most
+			// never ask for RTDS, ECDS or SRDS): nothing to wait for.
+			continue
+		}
 		if ts != nil && ts.Rejection != nil {
 			return &corev1.PodCondition{Type: ReadinessGate, Status: corev1.ConditionFalse, Reason: "Rejected",
-				Message: truncate(fmt.Sprintf("Envoy rejected %s: %s", typeDisplayName(typeURL), ts.Rejection.Message), 1024)}
+				Message: truncate(fmt.Sprintf("Envoy rejected %s: %s", kinds.DisplayName(typeURL), ts.Rejection.Message), 1024)}
 		}
 		if ts == nil || ts.AckedVersion != v {
 			acked = false

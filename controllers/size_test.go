@@ -16,7 +16,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
-	"github.com/arcturus-dev/arcturus/xds/translate"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // bigConfig is a valid Envoy Cluster of exactly n bytes of compact JSON, as the
@@ -193,7 +193,7 @@ func TestStatusTooLargeKeepsStoredLastAccepted(t *testing.T) {
 			return c.SubResource(sub).Update(ctx, o, opts...)
 		},
 	})
-	kind, _ := kindByTypeURL(translate.Cluster.TypeURL)
+	kind, _ := kindByTypeURL(kinds.Cluster.TypeURL)
 	r := &EnvoyReconciler{Client: c, kind: kind, index: index.New(nil), writeStatus: func() bool { return true }}
 	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns}}
 	if _, err := r.Reconcile(context.Background(), req); err != nil {

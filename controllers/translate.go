@@ -7,6 +7,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -22,7 +23,7 @@ func translateObject(kind envoyKind, o ourv1alpha1.Object, src configSource) tra
 	if len(errs) == 0 {
 		t.name = kind.NameOf(msg)
 		t.hash = index.Hash(msg)
-		t.refs = indexRefs(translate.References(kind.Kind, msg))
+		t.refs = refsOf(translate.References(kind.Kind, msg))
 	}
 	return t
 }
@@ -32,7 +33,7 @@ func translateObject(kind envoyKind, o ourv1alpha1.Object, src configSource) tra
 // at base), so both refuse the same input with the same message. Label keys and
 // values are checked as Kubernetes checks a pod's labels, with its error text: a
 // selector no pod can carry would otherwise select nothing, silently.
-func translateSpec(kind translate.Kind, selector *ourv1alpha1.WorkloadSelector, config []byte, objName string, base *field.Path) (proto.Message, field.ErrorList) {
+func translateSpec(kind kinds.Kind, selector *ourv1alpha1.WorkloadSelector, config []byte, objName string, base *field.Path) (proto.Message, field.ErrorList) {
 	errs := metav1validation.ValidateLabels(selector.GetLabels(), base.Child("workloadSelector", "labels"))
 	msg, configErrs := translate.Translate(kind, config, objName, base.Child("config"))
 	errs = append(errs, configErrs...)

@@ -13,6 +13,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -30,6 +31,9 @@ import (
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-route,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=routes,verbs=create;update,versions=v1alpha1,name=vroute.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-cluster,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=clusters,verbs=create;update,versions=v1alpha1,name=vcluster.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-endpoint,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=endpoints,verbs=create;update,versions=v1alpha1,name=vendpoint.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-runtime,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=runtimes,verbs=create;update,versions=v1alpha1,name=vruntime.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-extensionconfig,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=extensionconfigs,verbs=create;update,versions=v1alpha1,name=vextensionconfig.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/validate-envoy-arcturus-dev-v1alpha1-scopedroute,mutating=false,failurePolicy=ignore,sideEffects=None,groups=envoy.arcturus.dev,resources=scopedroutes,verbs=create;update,versions=v1alpha1,name=vscopedroute.envoy.arcturus.dev,admissionReviewVersions=v1,timeoutSeconds=5
 
 // envoyValidator validates one Arcturus kind at admission. References that the
 // selected pods do not receive yet are warnings, not rejections: GitOps tools
@@ -82,10 +86,10 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 	}
 	var warnings admission.Warnings
 	for _, ref := range translate.References(v.kind.Kind, msg) {
-		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []index.Ref{{TypeURL: ref.TypeURL, Name: ref.Name}})
+		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []kinds.Ref{ref.Ref})
 		for _, n := range check.Missing {
 			warnings = append(warnings, fmt.Sprintf("spec.config.%s: %s %q is not served to %d of %d selected pods",
-				ref.Path, typeDisplayName(ref.TypeURL), ref.Name, n, check.Selected))
+				ref.Path, kinds.DisplayName(ref.TypeURL), ref.Name, n, check.Selected))
 		}
 	}
 	return warnings, nil

@@ -1,6 +1,9 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"sync"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -162,4 +165,45 @@ func (s *WorkloadSelector) GetLabels() map[string]string {
 		return nil
 	}
 	return s.Labels
+}
+
+// kindScheme knows the Go types of the Arcturus kinds; built on first use, after every
+// kind registered itself in init.
+var kindScheme = sync.OnceValues(func() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	return s, AddToScheme(s)
+})
+
+// New returns a new empty object of the Arcturus kind named kind (e.g. "Listener").
+func New(kind string) (Object, error) {
+	o, err := newOf(kind)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := o.(Object)
+	if !ok {
+		return nil, fmt.Errorf("%s is not an Arcturus kind", kind)
+	}
+	return obj, nil
+}
+
+// NewList returns a new empty list of the Arcturus kind named kind.
+func NewList(kind string) (ObjectList, error) {
+	o, err := newOf(kind + "List")
+	if err != nil {
+		return nil, err
+	}
+	list, ok := o.(ObjectList)
+	if !ok {
+		return nil, fmt.Errorf("%sList is not a list of an Arcturus kind", kind)
+	}
+	return list, nil
+}
+
+func newOf(kind string) (runtime.Object, error) {
+	s, err := kindScheme()
+	if err != nil {
+		return nil, err
+	}
+	return s.New(GroupVersion.WithKind(kind))
 }

@@ -1,6 +1,7 @@
 // Package v1alpha1 contains the envoy.arcturus.dev/v1alpha1 API: custom resources
-// that carry raw Envoy v3 configuration (Listener, Route, Cluster, Endpoint) and
-// select the Envoy pods of their namespace that receive it.
+// that carry raw Envoy v3 configuration (Listener, Route, Cluster, Endpoint,
+// Runtime, ExtensionConfig, ScopedRoute) and select the Envoy pods of their
+// namespace that receive it.
 //
 // +kubebuilder:object:generate=true
 // +groupName=envoy.arcturus.dev

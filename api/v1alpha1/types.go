@@ -1,7 +1,8 @@
 package v1alpha1
 
-// Code layout: the four kinds differ only in name and in the Envoy type their
-// spec.config holds; everything else lives in common_types.go.
+// Code layout: the kinds differ only in name and in the Envoy type their
+// spec.config holds; everything else lives in common_types.go. Each kind is also
+// an entry of the kind table, xds/kinds.
 
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -47,13 +48,7 @@ func (o *Listener) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
 func (o *Listener) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
 
 // EnvoyItems implements ObjectList.
-func (l *ListenerList) EnvoyItems() []Object {
-	items := make([]Object, len(l.Items))
-	for i := range l.Items {
-		items[i] = &l.Items[i]
-	}
-	return items
-}
+func (l *ListenerList) EnvoyItems() []Object { return objects(l.Items) }
 
 // Route carries one Envoy envoy.config.route.v3.RouteConfiguration in spec.config and serves it
 // to the selected Envoy pods of its namespace.
@@ -97,13 +92,7 @@ func (o *Route) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
 func (o *Route) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
 
 // EnvoyItems implements ObjectList.
-func (l *RouteList) EnvoyItems() []Object {
-	items := make([]Object, len(l.Items))
-	for i := range l.Items {
-		items[i] = &l.Items[i]
-	}
-	return items
-}
+func (l *RouteList) EnvoyItems() []Object { return objects(l.Items) }
 
 // Cluster carries one Envoy envoy.config.cluster.v3.Cluster in spec.config and serves it
 // to the selected Envoy pods of its namespace.
@@ -147,13 +136,7 @@ func (o *Cluster) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
 func (o *Cluster) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
 
 // EnvoyItems implements ObjectList.
-func (l *ClusterList) EnvoyItems() []Object {
-	items := make([]Object, len(l.Items))
-	for i := range l.Items {
-		items[i] = &l.Items[i]
-	}
-	return items
-}
+func (l *ClusterList) EnvoyItems() []Object { return objects(l.Items) }
 
 // Endpoint carries one Envoy envoy.config.endpoint.v3.ClusterLoadAssignment in spec.config and serves it
 // to the selected Envoy pods of its namespace.
@@ -197,12 +180,150 @@ func (o *Endpoint) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
 func (o *Endpoint) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
 
 // EnvoyItems implements ObjectList.
-func (l *EndpointList) EnvoyItems() []Object {
-	items := make([]Object, len(l.Items))
-	for i := range l.Items {
-		items[i] = &l.Items[i]
+func (l *EndpointList) EnvoyItems() []Object { return objects(l.Items) }
+
+// Runtime carries one Envoy envoy.service.runtime.v3.Runtime in spec.config and serves it
+// to the selected Envoy pods of its namespace (RTDS): a runtime layer, named by an rtds_layer of the bootstrap.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=runtimes,shortName=ert,categories=envoy
+// +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Runtime struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec holds the Envoy envoy.service.runtime.v3.Runtime and its pod selector.
+	// +required
+	Spec EnvoyConfigSpec `json:"spec"`
+
+	// Status reports whether the spec is accepted and what is served.
+	// +optional
+	Status EnvoyConfigStatus `json:"status,omitempty"`
+}
+
+// RuntimeList is a list of Runtime objects.
+//
+// +kubebuilder:object:root=true
+type RuntimeList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Runtime `json:"items"`
+}
+
+// EnvoySpec implements Object.
+func (o *Runtime) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
+
+// EnvoyStatus implements Object.
+func (o *Runtime) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
+
+// EnvoyItems implements ObjectList.
+func (l *RuntimeList) EnvoyItems() []Object { return objects(l.Items) }
+
+// ExtensionConfig carries one Envoy envoy.config.core.v3.TypedExtensionConfig in spec.config and serves it
+// to the selected Envoy pods of its namespace (ECDS): a filter configuration, named by a filter's config_discovery.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=extensionconfigs,shortName=eec,categories=envoy
+// +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ExtensionConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec holds the Envoy envoy.config.core.v3.TypedExtensionConfig and its pod selector.
+	// +required
+	Spec EnvoyConfigSpec `json:"spec"`
+
+	// Status reports whether the spec is accepted and what is served.
+	// +optional
+	Status EnvoyConfigStatus `json:"status,omitempty"`
+}
+
+// ExtensionConfigList is a list of ExtensionConfig objects.
+//
+// +kubebuilder:object:root=true
+type ExtensionConfigList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ExtensionConfig `json:"items"`
+}
+
+// EnvoySpec implements Object.
+func (o *ExtensionConfig) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
+
+// EnvoyStatus implements Object.
+func (o *ExtensionConfig) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
+
+// EnvoyItems implements ObjectList.
+func (l *ExtensionConfigList) EnvoyItems() []Object { return objects(l.Items) }
+
+// ScopedRoute carries one Envoy envoy.config.route.v3.ScopedRouteConfiguration in spec.config and serves it
+// to the selected Envoy pods of its namespace (SRDS): a route scope, selecting a Route by its key.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=scopedroutes,shortName=esr,categories=envoy
+// +kubebuilder:printcolumn:name="Envoy Name",type=string,JSONPath=`.status.envoyName`
+// +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
+// +kubebuilder:printcolumn:name="Resolved",type=string,JSONPath=`.status.conditions[?(@.type=="ResolvedRefs")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Proxies",type=string,JSONPath=`.status.proxies.summary`
+// +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Accepted")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ScopedRoute struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec holds the Envoy envoy.config.route.v3.ScopedRouteConfiguration and its pod selector.
+	// +required
+	Spec EnvoyConfigSpec `json:"spec"`
+
+	// Status reports whether the spec is accepted and what is served.
+	// +optional
+	Status EnvoyConfigStatus `json:"status,omitempty"`
+}
+
+// ScopedRouteList is a list of ScopedRoute objects.
+//
+// +kubebuilder:object:root=true
+type ScopedRouteList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ScopedRoute `json:"items"`
+}
+
+// EnvoySpec implements Object.
+func (o *ScopedRoute) EnvoySpec() *EnvoyConfigSpec { return &o.Spec }
+
+// EnvoyStatus implements Object.
+func (o *ScopedRoute) EnvoyStatus() *EnvoyConfigStatus { return &o.Status }
+
+// EnvoyItems implements ObjectList.
+func (l *ScopedRouteList) EnvoyItems() []Object { return objects(l.Items) }
+
+// objects returns pointers to a list's items.
+func objects[T any, P interface {
+	*T
+	Object
+}](items []T) []Object {
+	out := make([]Object, len(items))
+	for i := range items {
+		out[i] = P(&items[i])
 	}
-	return items
+	return out
 }
 
 func init() {
@@ -211,5 +332,8 @@ func init() {
 		&Route{}, &RouteList{},
 		&Cluster{}, &ClusterList{},
 		&Endpoint{}, &EndpointList{},
+		&Runtime{}, &RuntimeList{},
+		&ExtensionConfig{}, &ExtensionConfigList{},
+		&ScopedRoute{}, &ScopedRouteList{},
 	)
 }

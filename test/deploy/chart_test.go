@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 const chartDir = "charts/arcturus"
@@ -76,8 +78,8 @@ func TestHelmTemplate(t *testing.T) {
 			if v := find(objs, "ValidatingWebhookConfiguration", "")[0]; len(v.GetAnnotations()) != 0 {
 				t.Errorf("builtin mode: webhook configuration has annotations %v", v.GetAnnotations())
 			}
-			if n := len(find(objs, "CustomResourceDefinition", "")); n != 4 {
-				t.Errorf("%d CRDs rendered, want 4", n)
+			if n := len(find(objs, "CustomResourceDefinition", "")); n != len(kinds.All) {
+				t.Errorf("%d CRDs rendered, want one per kind, %d", n, len(kinds.All))
 			}
 		},
 		"production": func(t *testing.T, objs []*unstructured.Unstructured) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -48,12 +49,18 @@ func TestEnvoySamples(t *testing.T) {
 	}
 }
 
-// TestCRSamples checks the four CR samples of config/samples the same way.
+// TestCRSamples checks the CR samples of config/samples, one of each kind, the
+// same way.
 func TestCRSamples(t *testing.T) {
 	manifests := kustomizeBuild(t, "config/samples")
 	objs := decode(t, manifests)
-	if n := translateCRs(t, objs); n != 4 {
-		t.Errorf("config/samples has %d Envoy resources, want 4", n)
+	if n := translateCRs(t, objs); n != len(kinds.All) {
+		t.Errorf("config/samples has %d Envoy resources, want %d", n, len(kinds.All))
+	}
+	for _, k := range kinds.All {
+		if len(find(objs, k.Name, "")) != 1 {
+			t.Errorf("config/samples has not one %s", k.Name)
+		}
 	}
 	dryRun(t, manifests, demoNamespace)
 }
@@ -68,7 +75,7 @@ func translateCRs(t *testing.T, objs []*unstructured.Unstructured) int {
 			continue
 		}
 		n++
-		kind, ok := translate.KindByName(o.GetKind())
+		kind, ok := kinds.ByName(o.GetKind())
 		if !ok {
 			t.Errorf("%s %s: unknown kind", o.GetKind(), o.GetName())
 			continue
@@ -89,21 +96,11 @@ func translateCRs(t *testing.T, objs []*unstructured.Unstructured) int {
 // an SDS file (path_config_source: a DiscoveryResponse's resources) with the same
 // strict parsing and nested validation as the served resources.
 var (
-	bootstrapKind = translate.Kind{
-		Name:    "Bootstrap",
-		New:     func() proto.Message { return &bootstrapv3.Bootstrap{} },
-		NameOf:  func(proto.Message) string { return "bootstrap" },
-		SetName: func(proto.Message, string) {},
-	}
-	sdsFileKind = translate.Kind{
-		Name:    "SDS file",
-		New:     func() proto.Message { return &discoveryv3.DiscoveryResponse{} },
-		NameOf:  func(proto.Message) string { return "sds" },
-		SetName: func(proto.Message, string) {},
-	}
+	bootstrapKind = kinds.Of[bootstrapv3.Bootstrap](kinds.Kind{Name: "Bootstrap"})
+	sdsFileKind   = kinds.Of[discoveryv3.DiscoveryResponse](kinds.Kind{Name: "SDS file"})
 )
 
-func validateEnvoyConfig(t *testing.T, name, content string, kind translate.Kind) proto.Message {
+func validateEnvoyConfig(t *testing.T, name, content string, kind kinds.Kind) proto.Message {
 	t.Helper()
 	raw, err := utilyaml.ToJSON([]byte(content))
 	if err != nil {

@@ -47,7 +47,7 @@ func newPod(t *testing.T, ns, name, ip string, labels map[string]string) *corev1
 
 // object is an Arcturus custom resource as a test writes it.
 type object struct {
-	kind     string            // Listener, Route, Cluster or Endpoint
+	kind     string            // the kind, e.g. Listener (see xds/kinds)
 	name     string            // metadata.name
 	selector map[string]string // spec.workloadSelector.labels; nil for none
 	config   map[string]any    // spec.config
@@ -55,17 +55,11 @@ type object struct {
 
 // newObject returns an empty typed object of the kind.
 func newObject(kind string) ourv1alpha1.Object {
-	switch kind {
-	case "Listener":
-		return &ourv1alpha1.Listener{}
-	case "Route":
-		return &ourv1alpha1.Route{}
-	case "Cluster":
-		return &ourv1alpha1.Cluster{}
-	case "Endpoint":
-		return &ourv1alpha1.Endpoint{}
+	obj, err := ourv1alpha1.New(kind)
+	if err != nil {
+		panic(err)
 	}
-	panic("unknown kind " + kind)
+	return obj
 }
 
 // apply creates the object or updates its spec, retrying when the controller

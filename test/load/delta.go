@@ -9,6 +9,8 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // deltaSession runs one delta (incremental) ADS stream until it fails or ctx
@@ -96,7 +98,7 @@ func (e *envoy) handleDelta(stream discoveryv3.AggregatedDiscoveryService_DeltaA
 	}
 	refs := e.record(kind, got, len(changed), time.Now())
 	next := e.nextSubscriptions(kind, refs)
-	for _, k := range kinds {
+	for _, k := range simulatedKinds {
 		change, ok := next[k.TypeURL]
 		if !ok {
 			continue
@@ -110,7 +112,7 @@ func (e *envoy) handleDelta(stream discoveryv3.AggregatedDiscoveryService_DeltaA
 
 // deltaChange is the request that moves a type's subscription. Envoy forgets
 // what it unsubscribes from; the server sends no removal for it.
-func (e *envoy) deltaChange(kind crKind, change subChange) *discoveryv3.DeltaDiscoveryRequest {
+func (e *envoy) deltaChange(kind kinds.Kind, change subChange) *discoveryv3.DeltaDiscoveryRequest {
 	req := &discoveryv3.DeltaDiscoveryRequest{TypeUrl: kind.TypeURL}
 	if change.Next == nil {
 		req.ResourceNamesSubscribe = []string{"*"}

@@ -12,6 +12,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // envoy is one simulated Envoy: a single ADS stream (state-of-the-world or delta)
@@ -128,11 +130,11 @@ func (e *envoy) node() *corev3.Node {
 // record stores what the Envoy holds of a type after a response carrying sent
 // resources was ACKed at at, and returns the names that type makes it subscribe
 // to (EDS names for CDS, RDS names for LDS).
-func (e *envoy) record(kind crKind, got map[string]uint64, sent int, at time.Time) []string {
+func (e *envoy) record(kind kinds.Kind, got map[string]uint64, sent int, at time.Time) []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := e.held[kind.TypeURL]
-	if (kind.Name == clusterKind.Name || kind.Name == listenerKind.Name) && len(old) > 0 && len(got) == 0 {
+	if (kind.Name == kinds.Cluster.Name || kind.Name == kinds.Listener.Name) && len(old) > 0 && len(got) == 0 {
 		e.emptied = append(e.emptied, fmt.Sprintf("%s at %s: %d %ss replaced by none",
 			e.nodeID, at.Format(time.StampMilli), len(old), kind.Name))
 	}
@@ -155,8 +157,8 @@ func (e *envoy) record(kind crKind, got map[string]uint64, sent int, at time.Tim
 }
 
 // refsOf is the sorted union of the references of the held resources of a type.
-func refsOf(kind crKind, got map[string]uint64) []string {
-	if kind.Name != clusterKind.Name && kind.Name != listenerKind.Name {
+func refsOf(kind kinds.Kind, got map[string]uint64) []string {
+	if kind.Name != kinds.Cluster.Name && kind.Name != kinds.Listener.Name {
 		return nil
 	}
 	set := map[string]bool{}
@@ -186,11 +188,11 @@ type subChange struct{ Prev, Next []string }
 // change, in Envoy's order: EDS follows the clusters, LDS starts once clusters
 // (and their endpoints, if any) arrived, RDS follows the listeners. It updates
 // the subscriptions and returns the changes by type URL.
-func (e *envoy) nextSubscriptions(kind crKind, refs []string) map[string]subChange {
+func (e *envoy) nextSubscriptions(kind kinds.Kind, refs []string) map[string]subChange {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	next := map[string]subChange{}
-	follow := func(dep crKind) {
+	follow := func(dep kinds.Kind) {
 		cur, subscribed := e.subscribed[dep.TypeURL]
 		if (subscribed || len(refs) > 0) && !slices.Equal(cur, refs) {
 			if refs == nil {
@@ -201,38 +203,38 @@ func (e *envoy) nextSubscriptions(kind crKind, refs []string) map[string]subChan
 		}
 	}
 	startLDS := func() {
-		if _, ok := e.subscribed[listenerKind.TypeURL]; !ok {
-			next[listenerKind.TypeURL] = subChange{}
-			e.subscribed[listenerKind.TypeURL] = nil
+		if _, ok := e.subscribed[kinds.Listener.TypeURL]; !ok {
+			next[kinds.Listener.TypeURL] = subChange{}
+			e.subscribed[kinds.Listener.TypeURL] = nil
 		}
 	}
 	switch kind.Name {
-	case clusterKind.Name:
-		follow(endpointKind)
-		if _, eds := e.subscribed[endpointKind.TypeURL]; !eds {
+	case kinds.Cluster.Name:
+		follow(kinds.Endpoint)
+		if _, eds := e.subscribed[kinds.Endpoint.TypeURL]; !eds {
 			startLDS()
 		}
-	case endpointKind.Name:
+	case kinds.Endpoint.Name:
 		startLDS()
-	case listenerKind.Name:
-		follow(routeKind)
+	case kinds.Listener.Name:
+		follow(kinds.Route)
 	}
 	return next
 }
 
 // resumeOrder lists the subscribed types in ADS order, with their names.
-func (e *envoy) resumeOrder() []crKind {
+func (e *envoy) resumeOrder() []kinds.Kind {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []crKind
-	for _, k := range kinds {
+	var out []kinds.Kind
+	for _, k := range simulatedKinds {
 		if _, ok := e.subscribed[k.TypeURL]; ok {
 			out = append(out, k)
 		}
 	}
 	if len(out) == 0 {
-		e.subscribed[clusterKind.TypeURL] = nil
-		out = []crKind{clusterKind}
+		e.subscribed[kinds.Cluster.TypeURL] = nil
+		out = []kinds.Kind{kinds.Cluster}
 	}
 	return out
 }
@@ -248,7 +250,7 @@ func (e *envoy) setTarget(s state) {
 }
 
 // setWatch records content changes of the named resources from now on.
-func (e *envoy) setWatch(kind crKind, names ...string) {
+func (e *envoy) setWatch(kind kinds.Kind, names ...string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.watched = map[watchKey]bool{}
@@ -294,7 +296,7 @@ func (e *envoy) stats(withHeld, withEvents bool) envoyStats {
 }
 
 // decodeAll decodes the resources of a response, checking their type.
-func decodeAll(kind crKind, typeURLs []string, values [][]byte, names []string) (map[string]uint64, error) {
+func decodeAll(kind kinds.Kind, typeURLs []string, values [][]byte, names []string) (map[string]uint64, error) {
 	got := make(map[string]uint64, len(values))
 	for i, v := range values {
 		if typeURLs[i] != kind.TypeURL {
@@ -371,7 +373,7 @@ func (e *envoy) handleSotW(stream discoveryv3.AggregatedDiscoveryService_StreamA
 	}
 	refs := e.record(kind, got, len(got), time.Now())
 	next := e.nextSubscriptions(kind, refs)
-	for _, k := range kinds {
+	for _, k := range simulatedKinds {
 		change, ok := next[k.TypeURL]
 		if !ok {
 			continue

@@ -15,6 +15,8 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // This file computes what every Envoy should hold, from the custom resources and
@@ -28,7 +30,7 @@ type state map[string]map[string]uint64
 
 // equal reports whether two states hold the same names with the same contents.
 func (s state) equal(o state) bool {
-	for _, k := range kinds {
+	for _, k := range simulatedKinds {
 		if !maps.Equal(s[k.TypeURL], o[k.TypeURL]) {
 			return false
 		}
@@ -39,7 +41,7 @@ func (s state) equal(o state) bool {
 // diff describes how got differs from s (the expectation), briefly.
 func (s state) diff(got state) string {
 	var parts []string
-	for _, k := range kinds {
+	for _, k := range simulatedKinds {
 		want, have := s[k.TypeURL], got[k.TypeURL]
 		var missing, extra, changed []string
 		for name, h := range want {
@@ -88,7 +90,7 @@ type content struct {
 }
 
 // decodeContent decodes a resource of the kind from its wire bytes.
-func decodeContent(kind crKind, raw []byte) (*content, error) {
+func decodeContent(kind kinds.Kind, raw []byte) (*content, error) {
 	m := kind.New()
 	if err := proto.Unmarshal(raw, m); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", kind.Name, err)
@@ -113,7 +115,7 @@ type contentEntry struct {
 }
 
 // lookupContent returns the decoded content of raw and its hash.
-func lookupContent(kind crKind, raw []byte) (*content, uint64, error) {
+func lookupContent(kind kinds.Kind, raw []byte) (*content, uint64, error) {
 	h := hashBytes(raw)
 	v, _ := contentCache.LoadOrStore(contentKey{kind.TypeURL, h}, &contentEntry{})
 	e := v.(*contentEntry)
@@ -169,7 +171,7 @@ func references(m proto.Message) []string {
 
 // crInput is one custom resource as read from the API (or as the harness wants it).
 type crInput struct {
-	Kind     crKind
+	Kind     kinds.Kind
 	Name     string // metadata.name
 	Selector map[string]string
 	Config   []byte // spec.config, proto3 JSON
@@ -183,7 +185,7 @@ type podInput struct {
 
 // expected is a resource with the content an Envoy must receive for it.
 type expected struct {
-	kind     crKind
+	kind     kinds.Kind
 	name     string
 	selector map[string]string
 	hash     uint64
@@ -253,12 +255,12 @@ func stateFor(resources []expected, labels map[string]string) state {
 		}
 	}
 	s := state{}
-	wanted := map[string]map[string]bool{endpointKind.TypeURL: {}, routeKind.TypeURL: {}}
-	for _, k := range []crKind{clusterKind, listenerKind} {
+	wanted := map[string]map[string]bool{kinds.Endpoint.TypeURL: {}, kinds.Route.TypeURL: {}}
+	for _, k := range []kinds.Kind{kinds.Cluster, kinds.Listener} {
 		s[k.TypeURL] = map[string]uint64{}
-		dep := endpointKind.TypeURL
-		if k.Name == listenerKind.Name {
-			dep = routeKind.TypeURL
+		dep := kinds.Endpoint.TypeURL
+		if k.Name == kinds.Listener.Name {
+			dep = kinds.Route.TypeURL
 		}
 		for _, r := range byType[k.TypeURL] {
 			s[k.TypeURL][r.name] = r.hash
@@ -267,7 +269,7 @@ func stateFor(resources []expected, labels map[string]string) state {
 			}
 		}
 	}
-	for _, k := range []crKind{endpointKind, routeKind} {
+	for _, k := range []kinds.Kind{kinds.Endpoint, kinds.Route} {
 		s[k.TypeURL] = map[string]uint64{}
 		for _, r := range byType[k.TypeURL] {
 			if wanted[k.TypeURL][r.name] {

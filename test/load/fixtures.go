@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -16,6 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // The fixture is one namespace of P Envoy pods and a set of custom resources.
@@ -52,37 +55,24 @@ var crSets = map[string]crSetSpec{
 	"small": {Listeners: 4, Clusters: 6, GroupEvery: 3},
 }
 
-// crKind is one of the four Arcturus kinds with its xDS type URL.
-type crKind struct {
-	Name    string
-	TypeURL string
-	New     func() proto.Message
-}
+// simulatedKinds are the kinds the simulated Envoys use, in the order an Envoy
+// subscribes over ADS: CDS, EDS, LDS, RDS.
+var simulatedKinds = []kinds.Kind{kinds.Cluster, kinds.Endpoint, kinds.Listener, kinds.Route}
 
-var (
-	listenerKind = crKind{"Listener", "type.googleapis.com/envoy.config.listener.v3.Listener", func() proto.Message { return &listenerv3.Listener{} }}
-	routeKind    = crKind{"Route", "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", func() proto.Message { return &routev3.RouteConfiguration{} }}
-	clusterKind  = crKind{"Cluster", "type.googleapis.com/envoy.config.cluster.v3.Cluster", func() proto.Message { return &clusterv3.Cluster{} }}
-	endpointKind = crKind{"Endpoint", "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", func() proto.Message { return &endpointv3.ClusterLoadAssignment{} }}
-	// kinds in the order an Envoy subscribes over ADS: CDS, EDS, LDS, RDS.
-	kinds = []crKind{clusterKind, endpointKind, listenerKind, routeKind}
-)
-
-// kindByTypeURL returns the kind serving an xDS type URL.
-func kindByTypeURL(typeURL string) (crKind, bool) {
-	for _, k := range kinds {
-		if k.TypeURL == typeURL {
-			return k, true
-		}
+// kindByTypeURL returns the simulated kind serving an xDS type URL.
+func kindByTypeURL(typeURL string) (kinds.Kind, bool) {
+	i := slices.IndexFunc(simulatedKinds, func(k kinds.Kind) bool { return k.TypeURL == typeURL })
+	if i < 0 {
+		return kinds.Kind{}, false
 	}
-	return crKind{}, false
+	return simulatedKinds[i], true
 }
 
 // desiredCR is one custom resource as the harness wants it to be. Rev is bumped
 // by every update; the config is a pure function of (kind, index, rev), so the
 // harness knows every content it ever wrote.
 type desiredCR struct {
-	Kind     crKind
+	Kind     kinds.Kind
 	Index    int
 	Name     string // metadata.name and the Envoy name
 	Selector map[string]string
@@ -136,26 +126,26 @@ func newCRSet(spec crSetSpec, pods int) *crSet {
 	}
 	s := &crSet{spec: spec}
 	for j := range spec.Clusters {
-		s.all = append(s.all, &desiredCR{Kind: clusterKind, Index: j, Name: clusterName(j), Selector: selector(j)})
+		s.all = append(s.all, &desiredCR{Kind: kinds.Cluster, Index: j, Name: clusterName(j), Selector: selector(j)})
 	}
 	for j := range spec.Clusters {
-		s.all = append(s.all, &desiredCR{Kind: endpointKind, Index: j, Name: clusterName(j), Selector: selector(j)})
+		s.all = append(s.all, &desiredCR{Kind: kinds.Endpoint, Index: j, Name: clusterName(j), Selector: selector(j)})
 	}
 	for i := range spec.Listeners {
-		s.all = append(s.all, &desiredCR{Kind: listenerKind, Index: i, Name: fmt.Sprintf("listener-%03d", i), Selector: selector(i)})
+		s.all = append(s.all, &desiredCR{Kind: kinds.Listener, Index: i, Name: fmt.Sprintf("listener-%03d", i), Selector: selector(i)})
 	}
 	for i := range spec.Listeners {
 		var targets []string
 		for k := range 12 {
 			targets = append(targets, fleetClusters[(i*7+k*5)%len(fleetClusters)])
 		}
-		s.all = append(s.all, &desiredCR{Kind: routeKind, Index: i, Name: routeName(i), Selector: selector(i), routeClusters: targets})
+		s.all = append(s.all, &desiredCR{Kind: kinds.Route, Index: i, Name: routeName(i), Selector: selector(i), routeClusters: targets})
 	}
 	return s
 }
 
 // find returns the first CR of the kind whose selector satisfies match.
-func (s *crSet) find(kind crKind, match func(map[string]string) bool) *desiredCR {
+func (s *crSet) find(kind kinds.Kind, match func(map[string]string) bool) *desiredCR {
 	for _, c := range s.all {
 		if c.Kind.Name == kind.Name && match(c.Selector) {
 			return c

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 	"github.com/arcturus-dev/arcturus/test/testenv"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // apiWorkers is how many requests the harness keeps in flight to the API server;
@@ -235,39 +237,11 @@ func (h *harness) deletePod(ctx context.Context, name string) error {
 
 func nodeID(pod string) string { return pod + "." + namespace }
 
-// newObject returns an empty object of an Arcturus kind.
-func newObject(kind crKind) ourv1alpha1.Object {
-	switch kind.Name {
-	case "Listener":
-		return &ourv1alpha1.Listener{}
-	case "Route":
-		return &ourv1alpha1.Route{}
-	case "Cluster":
-		return &ourv1alpha1.Cluster{}
-	default:
-		return &ourv1alpha1.Endpoint{}
-	}
-}
-
-// newList returns an empty list of an Arcturus kind.
-func newList(kind crKind) ourv1alpha1.ObjectList {
-	switch kind.Name {
-	case "Listener":
-		return &ourv1alpha1.ListenerList{}
-	case "Route":
-		return &ourv1alpha1.RouteList{}
-	case "Cluster":
-		return &ourv1alpha1.ClusterList{}
-	default:
-		return &ourv1alpha1.EndpointList{}
-	}
-}
-
 // createCRs creates the desired CR set.
 func (h *harness) createCRs(ctx context.Context) error {
 	return parallel(ctx, len(h.crs.all), func(ctx context.Context, i int) error {
 		cr := h.crs.all[i]
-		obj := newObject(cr.Kind)
+		obj := mustNew(cr.Kind)
 		obj.SetNamespace(namespace)
 		obj.SetName(cr.Name)
 		spec := obj.EnvoySpec()
@@ -287,7 +261,7 @@ func (h *harness) update(ctx context.Context, cr *desiredCR, rev int) error {
 	if err != nil {
 		return err
 	}
-	obj := newObject(cr.Kind)
+	obj := mustNew(cr.Kind)
 	obj.SetNamespace(namespace)
 	obj.SetName(cr.Name)
 	if err := h.k8s.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch)); err != nil {
@@ -299,8 +273,11 @@ func (h *harness) update(ctx context.Context, cr *desiredCR, rev int) error {
 // listCRs reads every custom resource of the namespace from the API.
 func (h *harness) listCRs(ctx context.Context) ([]ourv1alpha1.Object, error) {
 	var out []ourv1alpha1.Object
-	for _, k := range kinds {
-		list := newList(k)
+	for _, k := range simulatedKinds {
+		list, err := ourv1alpha1.NewList(k.Name)
+		if err != nil {
+			return nil, err
+		}
 		if err := h.k8s.List(ctx, list, client.InNamespace(namespace)); err != nil {
 			return nil, err
 		}
@@ -472,16 +449,20 @@ func (h *harness) newEmptied(envoys []*envoy) []string {
 }
 
 // kindOf returns the kind of an Arcturus object.
-func kindOf(o ourv1alpha1.Object) (crKind, error) {
-	switch o.(type) {
-	case *ourv1alpha1.Listener:
-		return listenerKind, nil
-	case *ourv1alpha1.Route:
-		return routeKind, nil
-	case *ourv1alpha1.Cluster:
-		return clusterKind, nil
-	case *ourv1alpha1.Endpoint:
-		return endpointKind, nil
+func kindOf(o ourv1alpha1.Object) (kinds.Kind, error) {
+	for _, k := range simulatedKinds {
+		if obj, err := ourv1alpha1.New(k.Name); err == nil && reflect.TypeOf(obj) == reflect.TypeOf(o) {
+			return k, nil
+		}
 	}
-	return crKind{}, errors.New("not an Arcturus kind")
+	return kinds.Kind{}, errors.New("not an Arcturus kind")
+}
+
+// mustNew returns an empty object of a kind of the table.
+func mustNew(k kinds.Kind) ourv1alpha1.Object {
+	obj, err := ourv1alpha1.New(k.Name)
+	if err != nil {
+		panic(err)
+	}
+	return obj
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // Targets from the issue "Performance at fleet scale".
@@ -75,11 +77,11 @@ func sum(m map[string]int) int {
 
 // responsesSince is how many responses of the types (all when none given) an
 // Envoy received since the snapshot.
-func responsesSince(e *envoy, before map[string]map[string]int, kinds ...crKind) int {
+func responsesSince(e *envoy, before map[string]map[string]int, only ...kinds.Kind) int {
 	now := e.stats(false, false).Responses
 	n := 0
 	for t, c := range now {
-		if len(kinds) == 0 || slices.ContainsFunc(kinds, func(k crKind) bool { return k.TypeURL == t }) {
+		if len(only) == 0 || slices.ContainsFunc(only, func(k kinds.Kind) bool { return k.TypeURL == t }) {
 			n += c - before[e.nodeID][t]
 		}
 	}
@@ -203,7 +205,7 @@ func (h *harness) coldStart(ctx context.Context) *scenarioResult {
 	stopAt := time.Now()
 	h.ctrl.stop()
 	res.detail("stopSeconds", time.Since(stopAt).Seconds())
-	cr := h.crs.find(clusterKind, selectsFleet)
+	cr := h.crs.find(kinds.Cluster, selectsFleet)
 	if err := h.bump(ctx, cr); err != nil {
 		return failed("S1", title, err)
 	}
@@ -229,7 +231,7 @@ func (h *harness) coldStart(ctx context.Context) *scenarioResult {
 	byType, noops, resent := map[string]int{}, map[string]int{}, map[string]int{}
 	for _, e := range envoys {
 		st := e.stats(false, false)
-		for _, k := range kinds {
+		for _, k := range simulatedKinds {
 			byType[k.Name] += st.Responses[k.TypeURL] - before[e.nodeID][k.TypeURL]
 			noops[k.Name] += st.Noops[k.TypeURL] - noopsBefore[e.nodeID][k.TypeURL]
 			resent[k.Name] += st.Resources[k.TypeURL] - resourcesBefore[e.nodeID][k.TypeURL]
@@ -239,7 +241,7 @@ func (h *harness) coldStart(ctx context.Context) *scenarioResult {
 			last = st.ConvergedAt
 		}
 		settled = append(settled, last.Sub(c.started))
-		n := responsesSince(e, before, endpointKind, listenerKind, routeKind)
+		n := responsesSince(e, before, kinds.Endpoint, kinds.Listener, kinds.Route)
 		unchanged += n
 		maxUnchanged = max(maxUnchanged, n)
 	}
@@ -268,7 +270,7 @@ func (h *harness) oneChange(ctx context.Context) *scenarioResult {
 	title := fmt.Sprintf("one Cluster change selecting all P pods (%s), %d runs, medians", h.protocol(), h.cfg.s2Runs)
 	res := &scenarioResult{ID: "S2", Title: title}
 	envoys := h.fleet.envoys()
-	cr := h.crs.find(clusterKind, selectsFleet)
+	cr := h.crs.find(kinds.Cluster, selectsFleet)
 	var p50s, p99s, maxs, cpus, nets, builds []float64
 	var runs []map[string]any
 	for run := range h.cfg.s2Runs {
@@ -322,7 +324,7 @@ func (h *harness) groupChange(ctx context.Context) *scenarioResult {
 	const title = "one Cluster change selecting 10 of P pods: only those 10 Envoys get a response"
 	res := &scenarioResult{ID: "S3", Title: title}
 	envoys := h.fleet.envoys()
-	cr := h.crs.find(clusterKind, selectsGroup(0))
+	cr := h.crs.find(kinds.Cluster, selectsGroup(0))
 	waitQuiet(ctx, envoys, time.Second, h.cfg.timeout)
 	h.waitControllerIdle(ctx)
 	before := responseCounts(envoys)
@@ -553,7 +555,7 @@ func (h *harness) endpointStorm(ctx context.Context) *scenarioResult {
 	title := fmt.Sprintf("one fleet-wide Endpoint updated %d times/s for %s (%d updates)", h.cfg.s6Rate, h.cfg.s6Duration, n)
 	res := &scenarioResult{ID: "S6", Title: title}
 	envoys := h.fleet.envoys()
-	cr := h.crs.find(endpointKind, selectsFleet)
+	cr := h.crs.find(kinds.Endpoint, selectsFleet)
 	waitQuiet(ctx, envoys, time.Second, h.cfg.timeout)
 	h.waitControllerIdle(ctx)
 	// seqOf maps each revision's content hash to its update number.
@@ -566,7 +568,7 @@ func (h *harness) endpointStorm(ctx context.Context) *scenarioResult {
 		seqOf[hs[0].hash] = seq
 	}
 	for _, e := range envoys {
-		e.setWatch(endpointKind, cr.Name)
+		e.setWatch(kinds.Endpoint, cr.Name)
 	}
 	first := cr.Rev
 	cr.Rev += n
@@ -602,8 +604,8 @@ func (h *harness) endpointStorm(ctx context.Context) *scenarioResult {
 	for _, e := range envoys {
 		l, m := updateLatencies(e.stats(false, true).Events, seqOf, sent)
 		lat, missed = append(lat, l...), missed+m
-		counts = append(counts, float64(responsesSince(e, before, endpointKind)))
-		e.setWatch(endpointKind)
+		counts = append(counts, float64(responsesSince(e, before, kinds.Endpoint)))
+		e.setWatch(kinds.Endpoint)
 	}
 	res.add("achieved update rate", float64(n)/end.Sub(start).Seconds(), "/s", nil)
 	res.row("update → ACK (this or a later update)", summarize(lat), "", targetS6Latency)

@@ -17,6 +17,8 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // Resource is one accepted Envoy resource and the pods it applies to.
@@ -334,33 +336,27 @@ func Hash(m proto.Message) uint64 {
 	return hashBytes(b)
 }
 
-// Ref names a resource that another resource depends on.
-type Ref struct {
-	TypeURL string
-	Name    string
-}
-
 // RefCheck is the outcome of checking references for the pods a resource selects.
 type RefCheck struct {
 	// Selected is the number of pods of the namespace the selector selects.
 	Selected int
 	// Missing counts, per reference, the selected pods that do not receive it.
-	Missing map[Ref]int
+	Missing map[kinds.Ref]int
 }
 
 // CheckRefs reports, for the pods of a namespace matching selector, which of refs
 // each of them lacks among the resources it receives.
-func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []Ref) RefCheck {
+func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []kinds.Ref) RefCheck {
 	return x.CheckRefsOf(namespace, x.PodGroups(namespace), selector, refs)
 }
 
 // CheckRefsOf is CheckRefs over pod groups read earlier with PodGroups, so that a
 // caller checking many resources groups the pods once.
-func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, selector map[string]string, refs []Ref) RefCheck {
+func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, selector map[string]string, refs []kinds.Ref) RefCheck {
 	sel := Resource{Selector: selector}
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	check := RefCheck{Missing: map[Ref]int{}}
+	check := RefCheck{Missing: map[kinds.Ref]int{}}
 	byType := x.resources[namespace]
 	for _, g := range groups {
 		if !sel.Selects(g.Labels) {

@@ -6,6 +6,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 const clusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -178,9 +180,9 @@ func TestCheckRefs(t *testing.T) {
 		{Name: "everywhere", Message: &clusterv3.Cluster{Name: "everywhere"}},
 		{Name: "zone1", Selector: map[string]string{"zone": "1"}, Message: &clusterv3.Cluster{Name: "zone1"}},
 	})
-	refs := []Ref{{clusterType, "everywhere"}, {clusterType, "zone1"}, {clusterType, "nowhere"}, {routeType, "everywhere"}}
+	refs := []kinds.Ref{{TypeURL: clusterType, Name: "everywhere"}, {TypeURL: clusterType, Name: "zone1"}, {TypeURL: clusterType, Name: "nowhere"}, {TypeURL: routeType, Name: "everywhere"}}
 	got := x.CheckRefs("a", map[string]string{"app": "gw"}, refs)
-	want := map[Ref]int{{clusterType, "zone1"}: 1, {clusterType, "nowhere"}: 2, {routeType, "everywhere"}: 2}
+	want := map[kinds.Ref]int{{TypeURL: clusterType, Name: "zone1"}: 1, {TypeURL: clusterType, Name: "nowhere"}: 2, {TypeURL: routeType, Name: "everywhere"}: 2}
 	if got.Selected != 2 || len(got.Missing) != len(want) {
 		t.Fatalf("got %+v, want 2 selected and missing %v", got, want)
 	}

@@ -9,8 +9,8 @@
 //	arcturus_snapshot_build_seconds            histogram: one pass over the dirty nodes
 //	arcturus_snapshot_resources{type}          gauge: resources published, summed over connected nodes
 //
-// type is the short name of the xDS type: cluster, endpoint, listener, route, or
-// other.
+// type is the short name of the xDS type: the lowercase kind (cluster, endpoint,
+// listener, route, ...), or other.
 //
 // Observer collects them. It wraps the xds/server Observer (the feedback tracker)
 // as a decorator, and is the snapshot builder's Observer: so nothing in the
@@ -27,9 +27,9 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/server"
 )
 
@@ -44,19 +44,11 @@ const (
 	SnapshotResources  = "arcturus_snapshot_resources"
 )
 
-// shortTypes are the type label values of the types Arcturus serves.
-var shortTypes = map[string]string{
-	resourcev3.ClusterType:  "cluster",
-	resourcev3.EndpointType: "endpoint",
-	resourcev3.ListenerType: "listener",
-	resourcev3.RouteType:    "route",
-}
-
-// ShortType returns the type label of an xDS type URL: cluster, endpoint,
-// listener, route, or other.
+// ShortType returns the type label of an xDS type URL: the lowercase kind
+// (cluster, endpoint, listener, route, ...), or other.
 func ShortType(typeURL string) string {
-	if s, ok := shortTypes[typeURL]; ok {
-		return s
+	if k, ok := kinds.ByTypeURL(typeURL); ok {
+		return k.Label()
 	}
 	return "other"
 }
@@ -113,7 +105,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	// Every served type has its series from the start, at zero.
-	for _, t := range shortTypes {
+	for _, k := range kinds.All {
+		t := k.Label()
 		m.responses.WithLabelValues(t)
 		m.acks.WithLabelValues(t)
 		m.nacks.WithLabelValues(t)

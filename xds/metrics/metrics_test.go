@@ -85,6 +85,7 @@ func TestShortType(t *testing.T) {
 		resourcev3.EndpointType: "endpoint",
 		resourcev3.ListenerType: "listener",
 		resourcev3.RouteType:    "route",
+		resourcev3.RuntimeType:  "runtime",
 		resourcev3.SecretType:   "other",
 	} {
 		if got := ShortType(typeURL); got != want {
@@ -131,21 +132,30 @@ func TestResponsesAcksNacks(t *testing.T) {
 # TYPE arcturus_xds_responses_total counter
 arcturus_xds_responses_total{type="cluster"} 2
 arcturus_xds_responses_total{type="endpoint"} 0
+arcturus_xds_responses_total{type="extensionconfig"} 0
 arcturus_xds_responses_total{type="listener"} 1
 arcturus_xds_responses_total{type="other"} 1
 arcturus_xds_responses_total{type="route"} 0
+arcturus_xds_responses_total{type="runtime"} 0
+arcturus_xds_responses_total{type="scopedroute"} 0
 # HELP arcturus_xds_acks_total xDS responses ACKed by the node, by type.
 # TYPE arcturus_xds_acks_total counter
 arcturus_xds_acks_total{type="cluster"} 1
 arcturus_xds_acks_total{type="endpoint"} 0
+arcturus_xds_acks_total{type="extensionconfig"} 0
 arcturus_xds_acks_total{type="listener"} 1
 arcturus_xds_acks_total{type="route"} 0
+arcturus_xds_acks_total{type="runtime"} 0
+arcturus_xds_acks_total{type="scopedroute"} 0
 # HELP arcturus_xds_nacks_total xDS responses rejected (NACKed) by the node, by type.
 # TYPE arcturus_xds_nacks_total counter
 arcturus_xds_nacks_total{type="cluster"} 1
 arcturus_xds_nacks_total{type="endpoint"} 0
+arcturus_xds_nacks_total{type="extensionconfig"} 0
 arcturus_xds_nacks_total{type="listener"} 0
 arcturus_xds_nacks_total{type="route"} 0
+arcturus_xds_nacks_total{type="runtime"} 0
+arcturus_xds_nacks_total{type="scopedroute"} 0
 `
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), Responses, Acks, Nacks); err != nil {
 		t.Fatal(err)
@@ -264,8 +274,11 @@ func TestSnapshotResourcesAndBuilds(t *testing.T) {
 # TYPE arcturus_snapshot_resources gauge
 arcturus_snapshot_resources{type="cluster"} 1
 arcturus_snapshot_resources{type="endpoint"} 0
+arcturus_snapshot_resources{type="extensionconfig"} 0
 arcturus_snapshot_resources{type="listener"} 1
 arcturus_snapshot_resources{type="route"} 0
+arcturus_snapshot_resources{type="runtime"} 0
+arcturus_snapshot_resources{type="scopedroute"} 0
 `
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), SnapshotResources); err != nil {
 		t.Fatal(err)

@@ -36,16 +36,13 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
-// TypeURLs are the xDS types Arcturus serves, in make-before-break order.
-var TypeURLs = []string{
-	resourcev3.SecretType,
-	resourcev3.ClusterType,
-	resourcev3.EndpointType,
-	resourcev3.ListenerType,
-	resourcev3.RouteType,
-}
+// TypeURLs are the xDS types Arcturus serves, in make-before-break order: SDS
+// secrets first (they are no kind: they come from Kubernetes Secrets), then every
+// kind's type by stage.
+var TypeURLs = append([]string{resourcev3.SecretType}, kinds.TypeURLs()...)
 
 // Options tune the builder.
 type Options struct {

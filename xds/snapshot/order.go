@@ -1,14 +1,16 @@
 package snapshot
 
 import (
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // resourceSet is one type's resources for a node, sorted by name, with their
@@ -75,11 +77,13 @@ var emptyVersion = Version(nil)
 // plan returns what to publish next to a node that holds prev on its way to
 // desired, make-before-break. go-control-plane answers each type's watch on its
 // own, so a single snapshot may reach Envoy routes before the clusters they use,
-// or drop a cluster while a route still sends traffic to it. So:
+// or drop a cluster while a route still sends traffic to it. So, stage by stage
+// (kinds.Kind.Stage: clusters and endpoints, then listeners, routes and the rest):
 //
-//  1. secrets, clusters and endpoints first, keeping those about to be removed;
-//  2. listeners and routes, once the node holds (ACKed) those;
-//  3. the removals, once the node holds the new listeners and routes.
+//  1. each stage but the last (secrets go with the first), keeping the resources about to be removed, once
+//     the node holds (answered) the stages before it;
+//  2. the last stage, likewise;
+//  3. the removals, once the node holds the last stage.
 //
 // answered reports whether the node has answered (ACK or NACK, or will never
 // answer) the version of a type it was last sent; prev nil means nothing was
@@ -88,35 +92,31 @@ func plan(prev, desired typeSets, answered func(typeURL string) bool) typeSets {
 	if prev == nil {
 		return desired
 	}
-	const (
-		secrets   = resourcev3.SecretType
-		clusters  = resourcev3.ClusterType
-		endpoints = resourcev3.EndpointType
-		listeners = resourcev3.ListenerType
-		routes    = resourcev3.RouteType
-	)
-	next := typeSets{
-		secrets:   keepRemoved(desired[secrets], prev[secrets]),
-		clusters:  keepRemoved(desired[clusters], prev[clusters]),
-		endpoints: keepRemoved(desired[endpoints], prev[endpoints]),
-		listeners: prev[listeners],
-		routes:    prev[routes],
-	}
-	if next.version(secrets) != prev.version(secrets) || next.version(clusters) != prev.version(clusters) || next.version(endpoints) != prev.version(endpoints) {
-		return next
-	}
-	if !answered(secrets) || !answered(clusters) || !answered(endpoints) {
-		return next
-	}
-	next[listeners], next[routes] = desired[listeners], desired[routes]
-	if next.version(listeners) != prev.version(listeners) || next.version(routes) != prev.version(routes) {
-		return next
-	}
-	if !answered(listeners) || !answered(routes) {
-		return next
+	next := maps.Clone(prev)
+	for i, stage := range typeStages {
+		changed := false
+		for _, t := range stage {
+			if i == len(typeStages)-1 {
+				next[t] = desired[t]
+			} else {
+				next[t] = keepRemoved(desired[t], prev[t])
+			}
+			changed = changed || next.version(t) != prev.version(t)
+		}
+		if changed || slices.ContainsFunc(stage, func(t string) bool { return !answered(t) }) {
+			return next
+		}
 	}
 	return desired
 }
+
+// typeStages are the served type URLs grouped by push stage, in order; SDS
+// secrets go with the first stage, before the clusters and listeners that use them.
+var typeStages = func() [][]string {
+	stages := kinds.Stages()
+	stages[0] = append([]string{resourcev3.SecretType}, stages[0]...)
+	return stages
+}()
 
 // keepRemoved returns desired plus the resources of prev that desired no longer
 // has, sorted by name; desired itself when nothing was removed.

@@ -3,11 +3,14 @@ package translate
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // BenchmarkTranslate measures strict parsing and full validation (nested Any
@@ -24,10 +27,12 @@ func BenchmarkTranslate(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		kind, ok := KindByName(map[string]string{"listener": "Listener", "route": "Route", "cluster": "Cluster", "endpoint": "Endpoint"}[strings.SplitN(filepath.Base(f), "-", 2)[0]])
-		if !ok {
+		prefix, _, _ := strings.Cut(filepath.Base(f), "-")
+		i := slices.IndexFunc(kinds.All, func(k kinds.Kind) bool { return k.Label() == prefix })
+		if i < 0 {
 			continue
 		}
+		kind := kinds.All[i]
 		path := field.NewPath("spec", "config")
 		b.Run(filepath.Base(f), func(b *testing.B) {
 			b.ReportAllocs()

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -69,23 +70,23 @@ var generatedInvalid = map[string]func() []byte{
 }
 
 // corpusKind returns the kind named by the prefix of a corpus file name.
-func corpusKind(name string) (translate.Kind, bool) {
+func corpusKind(name string) (kinds.Kind, bool) {
 	prefix, _, ok := strings.Cut(filepath.Base(name), "-")
 	if !ok {
-		return translate.Kind{}, false
+		return kinds.Kind{}, false
 	}
-	for _, k := range translate.Kinds {
+	for _, k := range kinds.All {
 		if strings.EqualFold(k.Name, prefix) {
 			return k, true
 		}
 	}
-	return translate.Kind{}, false
+	return kinds.Kind{}, false
 }
 
 // corpusCase is one corpus input.
 type corpusCase struct {
 	name string // file name without its extension
-	kind translate.Kind
+	kind kinds.Kind
 	raw  []byte // spec.config as JSON
 }
 
@@ -230,10 +231,15 @@ func TestValidCorpus(t *testing.T) {
 				if r.TypeURL == "" || r.Name == "" || r.Path == "" {
 					t.Errorf("incomplete reference %+v", r)
 				}
+				// Make-before-break sends what is referred to no later than
+				// what refers to it.
+				if to, ok := kinds.ByTypeURL(r.TypeURL); ok && to.Stage > tc.kind.Stage {
+					t.Errorf("%s refers to a %s, which is pushed at a later stage", tc.kind.Name, to.Name)
+				}
 			}
 		})
 	}
-	for _, k := range translate.Kinds {
+	for _, k := range kinds.All {
 		if !seen[k.Name] {
 			t.Errorf("%s has no %s case", validDir, strings.ToLower(k.Name))
 		}
@@ -281,8 +287,8 @@ func addCorpusSeeds(f *testing.F) {
 }
 
 // kindIndex is the fuzz targets' encoding of a kind.
-func kindIndex(k translate.Kind) uint8 {
-	for i, kk := range translate.Kinds {
+func kindIndex(k kinds.Kind) uint8 {
+	for i, kk := range kinds.All {
 		if kk.Name == k.Name {
 			return uint8(i)
 		}

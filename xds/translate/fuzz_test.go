@@ -24,6 +24,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -35,7 +36,7 @@ func FuzzTranslate(f *testing.F) {
 	addCorpusSeeds(f)
 
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
-		kind := translate.Kinds[int(k)%len(translate.Kinds)]
+		kind := kinds.All[int(k)%len(kinds.All)]
 		msg, errs := translate.Translate(kind, raw, "fuzz", root)
 		switch {
 		case msg != nil && len(errs) == 0:
@@ -67,7 +68,7 @@ func FuzzReferences(f *testing.F) {
 	addCorpusSeeds(f)
 
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
-		kind := translate.Kinds[int(k)%len(translate.Kinds)]
+		kind := kinds.All[int(k)%len(kinds.All)]
 		msg, errs := translate.Translate(kind, raw, "fuzz", root)
 		if len(errs) > 0 {
 			return

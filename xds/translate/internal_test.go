@@ -22,7 +22,11 @@ import (
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 func TestGoCamelCaseMatchesProtocGenGo(t *testing.T) {
@@ -255,13 +259,13 @@ func TestJSONDepthIgnoresBracketsInStrings(t *testing.T) {
 // error list (or a valid config), never an internal error.
 func TestEveryValueSwappedForAnotherTypeIsReported(t *testing.T) {
 	inputs := []struct {
-		kind Kind   // kind to translate as
-		raw  string // a valid config
+		kind kinds.Kind // kind to translate as
+		raw  string     // a valid config
 	}{
-		{Listener, `{"name":"l","address":{"socket_address":{"address":"0.0.0.0","port_value":80}},"filter_chains":[{"filters":[{"name":"hcm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager","stat_prefix":"x","rds":{"route_config_name":"r","config_source":{"ads":{}}},"http_filters":[{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}`},
-		{Cluster, `{"name":"c","type":"EDS","connect_timeout":"1s","lb_policy":"RING_HASH","metadata":{"filter_metadata":{"a":{"b":[1,"x"]}}},"typed_extension_protocol_options":{"k":{"@type":"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions","explicit_http_config":{"http2_protocol_options":{"max_concurrent_streams":100}}}},"per_connection_buffer_limit_bytes":1000,"dns_lookup_family":"V4_ONLY","transport_socket":{"name":"tls","typed_config":{"@type":"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext","sni":"a.b"}}}`},
-		{Route, `{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/","headers":[{"name":"x","string_match":{"exact":"y"}}]},"route":{"timeout":"1s","weighted_clusters":{"clusters":[{"name":"a","weight":1}]}}}],"typed_per_filter_config":{"f":{"@type":"type.googleapis.com/google.protobuf.Struct","value":{"a":1}}}}]}`},
-		{Endpoint, `{"cluster_name":"c","endpoints":[{"locality":{"zone":"z"},"load_balancing_weight":1,"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}}}}]}]}`},
+		{kinds.Listener, `{"name":"l","address":{"socket_address":{"address":"0.0.0.0","port_value":80}},"filter_chains":[{"filters":[{"name":"hcm","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager","stat_prefix":"x","rds":{"route_config_name":"r","config_source":{"ads":{}}},"http_filters":[{"name":"envoy.filters.http.router","typed_config":{"@type":"type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}}]}]}`},
+		{kinds.Cluster, `{"name":"c","type":"EDS","connect_timeout":"1s","lb_policy":"RING_HASH","metadata":{"filter_metadata":{"a":{"b":[1,"x"]}}},"typed_extension_protocol_options":{"k":{"@type":"type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions","explicit_http_config":{"http2_protocol_options":{"max_concurrent_streams":100}}}},"per_connection_buffer_limit_bytes":1000,"dns_lookup_family":"V4_ONLY","transport_socket":{"name":"tls","typed_config":{"@type":"type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext","sni":"a.b"}}}`},
+		{kinds.Route, `{"name":"r","virtual_hosts":[{"name":"v","domains":["*"],"routes":[{"match":{"prefix":"/","headers":[{"name":"x","string_match":{"exact":"y"}}]},"route":{"timeout":"1s","weighted_clusters":{"clusters":[{"name":"a","weight":1}]}}}],"typed_per_filter_config":{"f":{"@type":"type.googleapis.com/google.protobuf.Struct","value":{"a":1}}}}]}`},
+		{kinds.Endpoint, `{"cluster_name":"c","endpoints":[{"locality":{"zone":"z"},"load_balancing_weight":1,"lb_endpoints":[{"endpoint":{"address":{"socket_address":{"address":"10.0.0.1","port_value":80}}}}]}]}`},
 	}
 	swaps := []string{`1`, `-1`, `1.5`, `99999999999999999999`, `"x"`, `"5x"`, `true`, `null`, `{}`, `[]`, `{"a":1}`, `[1]`,
 		`{"@type":"type.googleapis.com/google.protobuf.Duration","value":"1s"}`}
@@ -292,6 +296,37 @@ func TestEveryValueSwappedForAnotherTypeIsReported(t *testing.T) {
 				for _, e := range errs {
 					if e.Type == field.ErrorTypeInternal || !strings.HasPrefix(e.Field, "spec.config") {
 						t.Errorf("%s: bad error %v", mutated, e)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A typo in a reference rule would make it match nothing, silently: every
+// rule must name a registered message and fields it has.
+func TestEveryRefRuleNamesRealFields(t *testing.T) {
+	for msgName, rules := range refRules {
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(msgName)
+		if err != nil {
+			t.Errorf("rule on %s: %v", msgName, err)
+			continue
+		}
+		for _, r := range rules {
+			for _, path := range [][]protoreflect.Name{r.field, r.fallback, r.source} {
+				md := mt.Descriptor()
+				for i, name := range path {
+					fd := md.Fields().ByName(name)
+					if fd == nil {
+						t.Errorf("rule on %s (%s): no field %s in %s", msgName, r.typeURL, name, md.FullName())
+						break
+					}
+					if i < len(path)-1 {
+						md = fd.Message()
+						if md == nil {
+							t.Errorf("rule on %s (%s): %s is not a message", msgName, r.typeURL, name)
+							break
+						}
 					}
 				}
 			}

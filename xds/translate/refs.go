@@ -26,126 +26,55 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
-// Ref names another Envoy resource that a resource depends on.
-type Ref struct {
-	// TypeURL is the resource type URL of the referenced resource, one of
-	// resource.RouteType, resource.ClusterType, resource.EndpointType and
-	// resource.SecretType.
-	TypeURL string
-	// Name is the referenced resource's name.
-	Name string
+// Reference is a reference of a resource to another, and where it is.
+type Reference struct {
+	kinds.Ref
 	// Path is where the reference is, as a field path relative to the
 	// resource (proto field names, like Translate's errors without their
 	// root), e.g. "filter_chains[0].filters[0].typed_config.rds.route_config_name".
 	Path string
 }
 
-// refRule is one field that names another resource.
+// refRule is a kinds.RefRule ready to apply.
 type refRule struct {
-	// field is the path, from the message the rule is keyed by, to a string
-	// or repeated string field holding the referenced name(s). Every step but
-	// the last is a singular message field.
-	field []protoreflect.Name
-	// typeURL is the type of the referenced resource.
-	typeURL string
-	// fallback, when set, is the path to a string used (and reported) as the
-	// name when field is empty.
-	fallback []protoreflect.Name
-	// source, when set, is the path to the envoy.config.core.v3.ConfigSource
-	// the referenced resource is fetched from. The reference only counts when
-	// that source is Arcturus itself, since a resource fetched from a file or
-	// another management server is nothing Arcturus can serve or check.
-	source []protoreflect.Name
-	// unsetSource says whether an absent source still means Arcturus.
-	unsetSource bool
-	// when, if set, must hold for the rule to apply.
-	when func(protoreflect.Message) bool
+	typeURL         string
+	field, fallback []protoreflect.Name
+	source          []protoreflect.Name
+	unsetSource     bool
+	when            func(protoreflect.Message) bool
+}
+
+// secretRefRules are the references to SDS secrets, which are not a kind: a TLS
+// certificate or validation context fetched over SDS. Without an sds_config Envoy
+// looks the name up among the static secrets of its bootstrap, which is not
+// something Arcturus serves, so only ads and self count.
+var secretRefRules = []kinds.RefRule{
+	{In: "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig", Field: "name", Source: "sds_config"},
 }
 
 // refRules maps the full name of a message to the fields of it that name
-// other resources. References applies them wherever such a message occurs,
-// however deep and inside however many google.protobuf.Any (typed_config,
-// typed_extension_protocol_options, transport sockets, ...), so a rule is
-// written once per message type rather than once per place it is used.
-var refRules = map[protoreflect.FullName][]refRule{
-	// An HTTP connection manager (in a filter chain or an api_listener)
-	// taking its routes from RDS.
-	"envoy.extensions.filters.network.http_connection_manager.v3.Rds": {{
-		field: names("route_config_name"), typeURL: resource.RouteType,
-		source: names("config_source"),
-	}},
-
-	// Routes: in a RouteConfiguration, and in the route_config an HTTP
-	// connection manager carries inline.
-	"envoy.config.route.v3.RouteAction": {{
-		field: names("cluster"), typeURL: resource.ClusterType,
-	}},
-	"envoy.config.route.v3.WeightedCluster.ClusterWeight": {{
-		field: names("name"), typeURL: resource.ClusterType,
-	}},
-	// Mirrored traffic needs its cluster as much as the primary does.
-	"envoy.config.route.v3.RouteAction.RequestMirrorPolicy": {{
-		field: names("cluster"), typeURL: resource.ClusterType,
-	}},
-
-	// TCP proxying, plain or weighted.
-	"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy": {{
-		field: names("cluster"), typeURL: resource.ClusterType,
-	}},
-	"envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy.WeightedCluster.ClusterWeight": {{
-		field: names("name"), typeURL: resource.ClusterType,
-	}},
-
-	// Side calls that filters and loggers make through Envoy's own cluster
-	// manager: ext_authz, ext_proc, rate limiting, gRPC access logs, JWKS
-	// fetching, OAuth2 token endpoints, ... They all go through one of these
-	// two messages. (Not when they sit in an ApiConfigSource: see
-	// noRefsBelow.)
-	"envoy.config.core.v3.GrpcService.EnvoyGrpc": {{
-		field: names("cluster_name"), typeURL: resource.ClusterType,
-	}},
-	"envoy.config.core.v3.HttpUri": {{
-		field: names("cluster"), typeURL: resource.ClusterType,
-	}},
-
-	// Tracers that send spans to a cluster by name; Envoy accepts a cluster
-	// added over CDS for them.
-	"envoy.config.trace.v3.ZipkinConfig": {{
-		field: names("collector_cluster"), typeURL: resource.ClusterType,
-	}},
-	"envoy.config.trace.v3.DatadogConfig": {{
-		field: names("collector_cluster"), typeURL: resource.ClusterType,
-	}},
-
-	// An EDS cluster needs its ClusterLoadAssignment, named by service_name
-	// or, when that is empty, by the cluster's own name. Envoy fetches it
-	// over ADS when eds_config says ads (or self, the server that sent the
-	// cluster); an absent eds_config is taken the same way.
-	"envoy.config.cluster.v3.Cluster": {{
-		field:       names("eds_cluster_config", "service_name"),
-		typeURL:     resource.EndpointType,
-		fallback:    names("name"),
-		source:      names("eds_cluster_config", "eds_config"),
-		unsetSource: true,
-		when:        enumIs("type", "EDS"),
-	}},
-	// An aggregate cluster (cluster_type envoy.clusters.aggregate) fails
-	// over across other clusters.
-	"envoy.extensions.clusters.aggregate.v3.ClusterConfig": {{
-		field: names("clusters"), typeURL: resource.ClusterType,
-	}},
-
-	// A TLS certificate or validation context fetched over SDS. Without an
-	// sds_config Envoy looks the name up among the static secrets of its
-	// bootstrap, which is not something Arcturus serves, so only ads and
-	// self count.
-	"envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig": {{
-		field: names("name"), typeURL: resource.SecretType,
-		source: names("sds_config"),
-	}},
-}
+// other resources: every kind's ReferencedBy, and the secrets. References
+// applies them wherever such a message occurs.
+var refRules = func() map[protoreflect.FullName][]refRule {
+	rules := map[protoreflect.FullName][]refRule{}
+	add := func(typeURL string, rs []kinds.RefRule) {
+		for _, r := range rs {
+			rules[r.In] = append(rules[r.In], refRule{
+				typeURL: typeURL, field: names(r.Field), fallback: names(r.Fallback),
+				source: names(r.Source), unsetSource: r.UnsetSource, when: r.When,
+			})
+		}
+	}
+	for _, k := range kinds.All {
+		add(k.TypeURL, k.ReferencedBy)
+	}
+	add(resource.SecretType, secretRefRules)
+	return rules
+}()
 
 // noRefsBelow lists messages whose subtree holds no references Arcturus
 // could satisfy. Envoy requires the clusters an ApiConfigSource names (its
@@ -160,19 +89,17 @@ var noRefsBelow = map[protoreflect.FullName]bool{
 // the management server", i.e. from Arcturus over ADS.
 var servedSources = []protoreflect.Name{"ads", "self"}
 
-func names(n ...protoreflect.Name) []protoreflect.Name { return n }
-
-// enumIs returns a condition that holds when the enum field name of a
-// message is set to the value called value.
-func enumIs(name, value protoreflect.Name) func(protoreflect.Message) bool {
-	return func(m protoreflect.Message) bool {
-		fd := m.Descriptor().Fields().ByName(name)
-		if fd == nil || fd.Enum() == nil || fd.IsList() || !m.Has(fd) {
-			return false
-		}
-		ev := fd.Enum().Values().ByName(value)
-		return ev != nil && m.Get(fd).Enum() == ev.Number()
+// names splits a dotted field path; "" is no path.
+func names(path string) []protoreflect.Name {
+	if path == "" {
+		return nil
 	}
+	parts := strings.Split(path, ".")
+	out := make([]protoreflect.Name, len(parts))
+	for i, p := range parts {
+		out[i] = protoreflect.Name(p)
+	}
+	return out
 }
 
 // References returns the references of a resource of kind msg (as returned by
@@ -181,7 +108,7 @@ func enumIs(name, value protoreflect.Name) func(protoreflect.Message) bool {
 // Name, and de-duplicated on those two, keeping the first Path in field
 // order. A reference of the resource to itself is left out. References never
 // panics; for a nil or unknown message it returns nil.
-func References(kind Kind, msg proto.Message) (refs []Ref) {
+func References(kind kinds.Kind, msg proto.Message) (refs []Reference) {
 	defer func() {
 		// Last resort, as in Translate: a panic here would crash-loop the
 		// controller. The walk is written not to panic; fuzzing checks it
@@ -194,7 +121,7 @@ func References(kind Kind, msg proto.Message) (refs []Ref) {
 }
 
 // references is References without the recover.
-func references(kind Kind, msg proto.Message) []Ref {
+func references(kind kinds.Kind, msg proto.Message) []Reference {
 	if msg == nil {
 		return nil
 	}
@@ -208,30 +135,25 @@ func references(kind Kind, msg proto.Message) []Ref {
 		return nil
 	}
 
-	var self string
-	if kind.NameOf != nil {
-		self = kind.NameOf(msg)
-	}
-	refs := slices.DeleteFunc(w.refs, func(r Ref) bool {
+	self := kind.NameOf(msg)
+	refs := slices.DeleteFunc(w.refs, func(r Reference) bool {
 		return r.TypeURL == kind.TypeURL && r.Name == self
 	})
 	// Stable, so that among equal references the first in field order comes
 	// first and is the one Compact keeps.
 	slices.SortStableFunc(refs, compareRefs)
-	refs = slices.CompactFunc(refs, func(a, b Ref) bool { return compareRefs(a, b) == 0 })
+	refs = slices.CompactFunc(refs, func(a, b Reference) bool { return compareRefs(a, b) == 0 })
 	if len(refs) == 0 {
 		return nil
 	}
 	return slices.Clip(refs)
 }
 
-func compareRefs(a, b Ref) int {
-	return cmp.Or(cmp.Compare(a.TypeURL, b.TypeURL), cmp.Compare(a.Name, b.Name))
-}
+func compareRefs(a, b Reference) int { return kinds.CompareRefs(a.Ref, b.Ref) }
 
 // refWalker collects references while walking a message tree.
 type refWalker struct {
-	refs []Ref
+	refs []Reference
 	// path is the current field path as segments: "name", "[0]", "[key]".
 	path []string
 }
@@ -385,7 +307,7 @@ func (w *refWalker) apply(r refRule, m protoreflect.Message) {
 }
 
 func (w *refWalker) add(typeURL, name string, field []protoreflect.Name, index string) {
-	w.refs = append(w.refs, Ref{TypeURL: typeURL, Name: name, Path: w.pathString(field) + index})
+	w.refs = append(w.refs, Reference{Ref: kinds.Ref{TypeURL: typeURL, Name: name}, Path: w.pathString(field) + index})
 }
 
 // lookup follows path from m through singular message fields to a string

@@ -24,6 +24,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 )
 
 // Limits that protect the controller from hostile input.
@@ -56,7 +58,7 @@ var unmarshalOptions = protojson.UnmarshalOptions{
 // and at least one error. Every error is a *field.Error whose Field is rooted
 // at fldPath and names the offending field by its proto (snake_case) name,
 // e.g. "spec.config.filter_chains[0].filters[0].typed_config.stat_prefix".
-func Translate(kind Kind, raw []byte, defaultName string, fldPath *field.Path) (msg proto.Message, errs field.ErrorList) {
+func Translate(kind kinds.Kind, raw []byte, defaultName string, fldPath *field.Path) (msg proto.Message, errs field.ErrorList) {
 	defer func() {
 		// Last resort: the parsers and validators are third-party code fed
 		// user input, and a panic here would crash-loop the controller.
@@ -66,10 +68,10 @@ func Translate(kind Kind, raw []byte, defaultName string, fldPath *field.Path) (
 		}
 	}()
 
-	if kind.New == nil || kind.NameOf == nil || kind.SetName == nil {
+	m := kind.New()
+	if m == nil {
 		return nil, field.ErrorList{field.InternalError(fldPath, fmt.Errorf("translate: incomplete Kind %q", kind.Name))}
 	}
-	m := kind.New()
 	md := m.ProtoReflect().Descriptor()
 
 	if len(raw) > MaxConfigBytes {

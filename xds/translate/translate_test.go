@@ -26,10 +26,10 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/arcturus-dev/arcturus/xds/kinds"
 	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
@@ -180,7 +180,7 @@ const endpointCamel = `{
 
 type validCase struct {
 	name string                          // what the case shows, as a sentence
-	kind translate.Kind                  // kind to translate as
+	kind kinds.Kind                      // kind to translate as
 	raw  string                          // spec.config as stored
 	want string                          // expected Envoy resource name
 	same string                          // optional: another spelling that must give an equal proto
@@ -190,7 +190,7 @@ type validCase struct {
 var validCases = []validCase{
 	{
 		name: "A listener with an RDS HTTP connection manager and the router filter is accepted",
-		kind: translate.Listener, raw: listenerSnake, want: "ingress_http", same: listenerCamel,
+		kind: kinds.Listener, raw: listenerSnake, want: "ingress_http", same: listenerCamel,
 		chk: func(t *testing.T, m proto.Message) {
 			l := m.(*listenerv3.Listener)
 			if got := l.GetAddress().GetSocketAddress().GetPortValue(); got != 8080 {
@@ -207,7 +207,7 @@ var validCases = []validCase{
 	},
 	{
 		name: "A static route configuration with weighted clusters is accepted",
-		kind: translate.Route, raw: routeSnake, want: "local_route", same: routeCamel,
+		kind: kinds.Route, raw: routeSnake, want: "local_route", same: routeCamel,
 		chk: func(t *testing.T, m proto.Message) {
 			wc := m.(*routev3.RouteConfiguration).GetVirtualHosts()[0].GetRoutes()[0].GetRoute().GetWeightedClusters()
 			if len(wc.GetClusters()) != 2 || wc.GetClusters()[0].GetWeight().GetValue() != 90 {
@@ -217,7 +217,7 @@ var validCases = []validCase{
 	},
 	{
 		name: "An EDS cluster with a connect timeout and HTTP/2 protocol options is accepted",
-		kind: translate.Cluster, raw: clusterSnake, want: "backend", same: clusterCamel,
+		kind: kinds.Cluster, raw: clusterSnake, want: "backend", same: clusterCamel,
 		chk: func(t *testing.T, m proto.Message) {
 			c := m.(*clusterv3.Cluster)
 			if got := c.GetConnectTimeout().AsDuration().Milliseconds(); got != 250 {
@@ -234,7 +234,7 @@ var validCases = []validCase{
 	},
 	{
 		name: "A cluster load assignment with two weighted localities is accepted",
-		kind: translate.Endpoint, raw: endpointSnake, want: "backend", same: endpointCamel,
+		kind: kinds.Endpoint, raw: endpointSnake, want: "backend", same: endpointCamel,
 		chk: func(t *testing.T, m proto.Message) {
 			eps := m.(*endpointv3.ClusterLoadAssignment).GetEndpoints()
 			if len(eps) != 2 || eps[0].GetLoadBalancingWeight().GetValue() != 2 || eps[1].GetLoadBalancingWeight().GetValue() != 1 {
@@ -244,13 +244,13 @@ var validCases = []validCase{
 	},
 	{
 		name: "Integers may also be written as JSON strings, as proto3 JSON allows",
-		kind: translate.Endpoint, want: "backend",
+		kind: kinds.Endpoint, want: "backend",
 		raw:  `{"cluster_name": "backend", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "10.0.0.1", "port_value": "8080"}}}}]}]}`,
 		same: `{"cluster_name": "backend", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "10.0.0.1", "port_value": 8080}}}}]}]}`,
 	},
 	{
 		name: "An extension configured through xds.type.v3.TypedStruct is accepted without validating its contents",
-		kind: translate.Route, want: "r",
+		kind: kinds.Route, want: "r",
 		raw: `{"name": "r", "virtual_hosts": [{"name": "v", "domains": ["*"], "typed_per_filter_config": {"envoy.filters.http.lua": {
 			"@type": "type.googleapis.com/xds.type.v3.TypedStruct",
 			"type_url": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
@@ -258,13 +258,13 @@ var validCases = []validCase{
 	},
 	{
 		name: "A config nested exactly as deep as the limit is accepted",
-		kind: translate.Cluster, want: "c",
+		kind: kinds.Cluster, want: "c",
 		raw: `{"name": "c", "connect_timeout": "1s", "metadata": {"filter_metadata": {"x": {"y": ` +
 			strings.Repeat("[", 96) + strings.Repeat("]", 96) + `}}}}`,
 	},
 	{
 		name: "Metadata holding arbitrary JSON under google.protobuf.Struct is accepted",
-		kind: translate.Cluster, want: "c",
+		kind: kinds.Cluster, want: "c",
 		raw: `{"name": "c", "connect_timeout": "1s", "metadata": {"filter_metadata": {"envoy.lb": {"canary": true, "weights": [1, 2.5, null, {"x": "y"}]}}}}`,
 	},
 }
@@ -302,10 +302,10 @@ func TestTranslateAcceptsValidConfigs(t *testing.T) {
 }
 
 type invalidCase struct {
-	name string         // what the case shows, as a sentence
-	kind translate.Kind // kind to translate as
-	raw  string         // spec.config as stored
-	want []string       // exact Error() of each expected error, in order
+	name string     // what the case shows, as a sentence
+	kind kinds.Kind // kind to translate as
+	raw  string     // spec.config as stored
+	want []string   // exact Error() of each expected error, in order
 }
 
 // tooLarge is one byte over the limit, and otherwise a valid cluster.
@@ -314,91 +314,91 @@ var tooLarge = `{"name": "` + strings.Repeat("a", translate.MaxConfigBytes-11) +
 var invalidCases = []invalidCase{
 	{
 		name: "An unknown top-level field is rejected with a spelling hint",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "conect_timeout": "5s"}`,
 		want: []string{`spec.config.conect_timeout: Invalid value: unknown field "conect_timeout" in envoy.config.cluster.v3.Cluster (did you mean "connect_timeout"?)`},
 	},
 	{
 		name: "An unknown nested field is rejected at its full path including list indexes",
-		kind: translate.Endpoint,
+		kind: kinds.Endpoint,
 		raw:  `{"cluster_name": "c", "endpoints": [{"lb_endpoints": [{"endpoint": {"adress": {}}}]}]}`,
 		want: []string{`spec.config.endpoints[0].lb_endpoints[0].endpoint.adress: Invalid value: unknown field "adress" in envoy.config.endpoint.v3.Endpoint (did you mean "address"?)`},
 	},
 	{
 		name: "An unknown field inside an Any payload is reported under the Any's field",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  `{"name": "l", "filter_chains": [{"filters": [{"name": "hcm", "typed_config": {"@type": "` + hcmType + `", "stat_prefix": "x", "http_filter": []}}]}]}`,
 		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.http_filter: Invalid value: unknown field "http_filter" in envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager (did you mean "http_filters"?)`},
 	},
 	{
 		name: "An unknown enum value is rejected with the valid values",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "lb_policy": "ROUND_ROBINX"}`,
 		want: []string{`spec.config.lb_policy: Invalid value: "ROUND_ROBINX": unknown envoy.config.cluster.v3.Cluster.LbPolicy value; valid values: "ROUND_ROBIN", "LEAST_REQUEST", "RING_HASH", "RANDOM", "MAGLEV", "CLUSTER_PROVIDED", "LOAD_BALANCING_POLICY_CONFIG"`},
 	},
 	{
 		name: "A string where a number belongs is rejected with the expected type",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "per_connection_buffer_limit_bytes": "lots"}`,
 		want: []string{`spec.config.per_connection_buffer_limit_bytes: Invalid value: "lots": expected an integer in the uint32 range (0 to 4294967295), got a string`},
 	},
 	{
 		name: "A number where a message belongs is rejected with the expected type",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "connect_timeout": 5}`,
 		want: []string{`spec.config.connect_timeout: Invalid value: 5: expected a duration string such as "5s" or "0.25s", got a number`},
 	},
 	{
 		name: "An object where a list belongs is rejected with the expected type",
-		kind: translate.Route,
+		kind: kinds.Route,
 		raw:  `{"name": "r", "virtual_hosts": {"name": "v"}}`,
 		want: []string{`spec.config.virtual_hosts: Invalid value: expected an array, got an object`},
 	},
 	{
 		name: "A malformed duration is rejected with the duration syntax",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "connect_timeout": "5x"}`,
 		want: []string{`spec.config.connect_timeout: Invalid value: "5x": invalid duration: expected a number of seconds with an "s" suffix, such as "5s" or "0.25s"`},
 	},
 	{
 		name: "An Any whose type URL names no known message is rejected at its @type",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  `{"name": "l", "filter_chains": [{"filters": [{"name": "x", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.network.nope.v3.Nope"}}]}]}`,
 		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.@type: Invalid value: "type.googleapis.com/envoy.extensions.filters.network.nope.v3.Nope": unknown type URL: no message type "envoy.extensions.filters.network.nope.v3.Nope" is known`},
 	},
 	{
 		name: "An Any whose type URL names a different message rejects the fields that message lacks",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  `{"name": "l", "filter_chains": [{"filters": [{"name": "hcm", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "stat_prefix": "ingress"}}]}]}`,
 		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.stat_prefix: Invalid value: unknown field "stat_prefix" in envoy.extensions.filters.http.router.v3.Router`},
 	},
 	{
 		name: "An Any without @type is rejected",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  `{"name": "l", "filter_chains": [{"filters": [{"name": "hcm", "typed_config": {"stat_prefix": "ingress"}}]}]}`,
 		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.@type: Required value: an Any must name its message type, e.g. "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"`},
 	},
 	{
 		name: "An HTTP connection manager without stat_prefix fails validation inside typed_config",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  strings.Replace(listenerSnake, `"stat_prefix": "ingress_http",`, "", 1),
 		want: []string{`spec.config.filter_chains[0].filters[0].typed_config.stat_prefix: Required value: must not be empty`},
 	},
 	{
 		name: "A per-route filter config is validated and reported under its map key, a missing oneof at its message",
-		kind: translate.Route,
+		kind: kinds.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "v", "domains": ["*"], "typed_per_filter_config": {"envoy.filters.http.ext_authz": {"@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"}}}]}`,
 		want: []string{`spec.config.virtual_hosts[0].typed_per_filter_config[envoy.filters.http.ext_authz]: Required value: one of disabled, check_settings must be set`},
 	},
 	{
 		name: "A zero connect timeout violates its greater-than-zero rule",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "connect_timeout": "0s"}`,
 		want: []string{`spec.config.connect_timeout: Invalid value: value must be greater than 0s`},
 	},
 	{
 		name: "An endpoint port above 65535 violates its range rule at the full path",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw: `{"name": "c", "connect_timeout": "1s", "load_assignment": {"cluster_name": "c", "endpoints": [{"lb_endpoints": [
 			{"endpoint": {"address": {"socket_address": {"address": "10.0.0.1", "port_value": 8080}}}},
 			{"endpoint": {"address": {"socket_address": {"address": "10.0.0.2", "port_value": 70000}}}}]}]}}`,
@@ -406,13 +406,13 @@ var invalidCases = []invalidCase{
 	},
 	{
 		name: "A route without its required match is rejected",
-		kind: translate.Route,
+		kind: kinds.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [{"route": {"cluster": "c"}}]}]}`,
 		want: []string{`spec.config.virtual_hosts[0].routes[0].match: Required value`},
 	},
 	{
 		name: "Every validation failure is reported, not just the first",
-		kind: translate.Route,
+		kind: kinds.Route,
 		raw:  `{"name": "r", "virtual_hosts": [{"name": "", "domains": []}]}`,
 		want: []string{
 			`spec.config.virtual_hosts[0].name: Required value: must not be empty`,
@@ -421,55 +421,55 @@ var invalidCases = []invalidCase{
 	},
 	{
 		name: "Setting two members of a oneof is rejected",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "type": "STATIC", "cluster_type": {"name": "envoy.clusters.aggregate"}}`,
 		want: []string{`spec.config.cluster_type: Invalid value: only one of type, cluster_type may be set (oneof cluster_discovery_type)`},
 	},
 	{
 		name: "Setting a field under both its names is rejected as a duplicate",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "connect_timeout": "1s", "connectTimeout": "2s"}`,
 		want: []string{`spec.config.connect_timeout: Invalid value: field is set more than once (its snake_case and camelCase names are the same field)`},
 	},
 	{
 		name: "A config that is not a JSON object is rejected",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `["c"]`,
 		want: []string{`spec.config: Invalid value: expected an object (envoy.config.cluster.v3.Cluster), got an array`},
 	},
 	{
 		name: "An empty config is rejected as required",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  "",
 		want: []string{`spec.config: Required value: an Envoy envoy.config.cluster.v3.Cluster in proto3 JSON`},
 	},
 	{
 		name: "A null config is rejected as required",
-		kind: translate.Listener,
+		kind: kinds.Listener,
 		raw:  " null\n",
 		want: []string{`spec.config: Required value: an Envoy envoy.config.listener.v3.Listener in proto3 JSON`},
 	},
 	{
 		name: "A config over one mebibyte is rejected before parsing",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  tooLarge,
 		want: []string{`spec.config: Too long: may not be more than 1048576 bytes`},
 	},
 	{
 		name: "A config nested deeper than the limit is rejected before parsing",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"name": "c", "metadata": {"filter_metadata": {"x": ` + strings.Repeat("[", 98) + strings.Repeat("]", 98) + `}}}`,
 		want: []string{`spec.config: Invalid value: JSON is nested more than 100 levels deep`},
 	},
 	{
 		name: "Invalid JSON syntax is rejected with its line and column",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  "{\n  \"name\": \"c\",\n}",
 		want: []string{`spec.config: Invalid value: invalid JSON at line 3, column 1: invalid character '}' looking for beginning of object key string`},
 	},
 	{
 		name: "A cluster without a name and without a default name fails validation",
-		kind: translate.Cluster,
+		kind: kinds.Cluster,
 		raw:  `{"connect_timeout": "1s"}`,
 		want: []string{`spec.config.name: Required value: must not be empty`},
 	},
@@ -495,30 +495,30 @@ func TestTranslateRejectsInvalidConfigs(t *testing.T) {
 
 func TestTranslateDefaultsAnEmptyNameToTheDefaultName(t *testing.T) {
 	tests := []struct {
-		name string         // what the case shows, as a sentence
-		kind translate.Kind // kind to translate as
-		raw  string         // spec.config as stored
-		want string         // expected Envoy resource name
+		name string     // what the case shows, as a sentence
+		kind kinds.Kind // kind to translate as
+		raw  string     // spec.config as stored
+		want string     // expected Envoy resource name
 	}{
 		{
 			name: "A cluster without a name gets the default name",
-			kind: translate.Cluster, raw: `{"connect_timeout": "1s"}`, want: "default/backend",
+			kind: kinds.Cluster, raw: `{"connect_timeout": "1s"}`, want: "default/backend",
 		},
 		{
 			name: "A cluster load assignment without a cluster_name gets the default name",
-			kind: translate.Endpoint, raw: `{"endpoints": []}`, want: "default/backend",
+			kind: kinds.Endpoint, raw: `{"endpoints": []}`, want: "default/backend",
 		},
 		{
 			name: "A listener without a name gets the default name",
-			kind: translate.Listener, raw: `{"address": {"socket_address": {"address": "0.0.0.0", "port_value": 80}}}`, want: "default/backend",
+			kind: kinds.Listener, raw: `{"address": {"socket_address": {"address": "0.0.0.0", "port_value": 80}}}`, want: "default/backend",
 		},
 		{
 			name: "A route configuration without a name gets the default name",
-			kind: translate.Route, raw: `{}`, want: "default/backend",
+			kind: kinds.Route, raw: `{}`, want: "default/backend",
 		},
 		{
 			name: "A cluster that names itself keeps its own name",
-			kind: translate.Cluster, raw: `{"name": "explicit", "connect_timeout": "1s"}`, want: "explicit",
+			kind: kinds.Cluster, raw: `{"name": "explicit", "connect_timeout": "1s"}`, want: "explicit",
 		},
 	}
 	for _, tc := range tests {
@@ -534,45 +534,8 @@ func TestTranslateDefaultsAnEmptyNameToTheDefaultName(t *testing.T) {
 	}
 }
 
-func TestKindsDescribeTheFourServedResources(t *testing.T) {
-	want := map[string]string{
-		"Cluster":  resource.ClusterType,
-		"Endpoint": resource.EndpointType,
-		"Listener": resource.ListenerType,
-		"Route":    resource.RouteType,
-	}
-	if len(translate.Kinds) != len(want) {
-		t.Fatalf("len(Kinds) = %d, want %d", len(translate.Kinds), len(want))
-	}
-	for _, k := range translate.Kinds {
-		if want[k.Name] != k.TypeURL {
-			t.Errorf("kind %s has type URL %s, want %s", k.Name, k.TypeURL, want[k.Name])
-		}
-		got, ok := translate.KindByName(k.Name)
-		if !ok || got.TypeURL != k.TypeURL {
-			t.Errorf("KindByName(%q) = %v, %v", k.Name, got.TypeURL, ok)
-		}
-		m := k.New()
-		if "type.googleapis.com/"+string(proto.MessageName(m)) != k.TypeURL {
-			t.Errorf("kind %s: New() gives %s", k.Name, proto.MessageName(m))
-		}
-		k.SetName(m, "n")
-		if k.NameOf(m) != "n" {
-			t.Errorf("kind %s: NameOf after SetName = %q", k.Name, k.NameOf(m))
-		}
-		// A message of the wrong type must not panic.
-		if k.NameOf(&clusterv3.Cluster_CustomClusterType{}) != "" {
-			t.Errorf("kind %s: NameOf of a foreign message is not empty", k.Name)
-		}
-		k.SetName(&clusterv3.Cluster_CustomClusterType{}, "x")
-	}
-	if _, ok := translate.KindByName("Secret"); ok {
-		t.Error(`KindByName("Secret") found a kind`)
-	}
-}
-
 func TestTranslateReportsAnIncompleteKindInsteadOfPanicking(t *testing.T) {
-	msg, errs := translate.Translate(translate.Kind{Name: "Bogus"}, []byte(`{}`), "x", root)
+	msg, errs := translate.Translate(kinds.Kind{Name: "Bogus"}, []byte(`{}`), "x", root)
 	if msg != nil || len(errs) != 1 || errs[0].Type != field.ErrorTypeInternal || errs[0].Field != "spec.config" {
 		t.Errorf("got %v, %v; want one internal error at spec.config", msg, errs)
 	}
@@ -581,7 +544,7 @@ func TestTranslateReportsAnIncompleteKindInsteadOfPanicking(t *testing.T) {
 func TestTranslateCapsTheNumberOfErrors(t *testing.T) {
 	bad := `{"endpoint": {"address": {"socket_address": {"address": "10.0.0.1", "port_value": 70000}}}}`
 	raw := `{"cluster_name": "c", "endpoints": [{"lb_endpoints": [` + strings.TrimSuffix(strings.Repeat(bad+",", 60), ",") + `]}]}`
-	_, errs := translate.Translate(translate.Endpoint, []byte(raw), "", root)
+	_, errs := translate.Translate(kinds.Endpoint, []byte(raw), "", root)
 	if len(errs) != 51 {
 		t.Fatalf("got %d errors, want 50 and a summary", len(errs))
 	}
@@ -595,7 +558,7 @@ func TestTranslateCapsTheNumberOfErrors(t *testing.T) {
 
 func TestTranslateShortensHugeUserStringsInErrors(t *testing.T) {
 	key := strings.Repeat("k", 10000)
-	_, errs := translate.Translate(translate.Cluster, []byte(`{"name": "c", "`+key+`": 1}`), "", root)
+	_, errs := translate.Translate(kinds.Cluster, []byte(`{"name": "c", "`+key+`": 1}`), "", root)
 	if len(errs) != 1 {
 		t.Fatalf("got %v, want one error", errs)
 	}

@@ -74,11 +74,18 @@ func TestGeneratedRBACIsEnough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(other), &corev1.Secret{}); !apierrors.IsForbidden(err) {
-		t.Errorf("reading another Secret: %v, want Forbidden", err)
+	// The controller reads Secrets (SDS serves TLS Secrets to Envoys) but writes
+	// none but its own.
+	var read corev1.Secret
+	if err := c.Get(ctx, client.ObjectKeyFromObject(other), &read); err != nil {
+		t.Fatalf("reading another Secret (SDS): %v", err)
 	}
-	if err := c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
-		t.Errorf("listing the namespace's Secrets: %v, want Forbidden", err)
+	read.Data = map[string][]byte{"stolen": []byte("x")}
+	if err := c.Update(ctx, &read); !apierrors.IsForbidden(err) {
+		t.Errorf("updating another Secret: %v, want Forbidden", err)
+	}
+	if err := c.Delete(ctx, &read); !apierrors.IsForbidden(err) {
+		t.Errorf("deleting another Secret: %v, want Forbidden", err)
 	}
 	if err := c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns),
 		client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", opts.SecretName)}); err != nil {
