@@ -46,6 +46,7 @@ import (
 
 	"github.com/arcturus-dev/arcturus/xds/feedback"
 	"github.com/arcturus-dev/arcturus/xds/index"
+	"github.com/arcturus-dev/arcturus/xds/translate"
 )
 
 // Proxies tells what the connected nodes hold; *feedback.Tracker implements it.
@@ -258,7 +259,21 @@ func (t typeView) resource(name string) *statusv3.ClientConfig_GenericXdsConfig 
 	default: // held, but newer content (or its removal) is on its way
 		c.ConfigStatus = statusv3.ConfigStatus_STALE
 	}
+	// Whoever can read CSDS must not read private keys.
+	c.XdsConfig = redacted(ts.TypeURL, c.XdsConfig)
+	if c.ErrorState != nil {
+		c.ErrorState.FailedConfiguration = redacted(ts.TypeURL, c.ErrorState.FailedConfiguration)
+	}
 	return c
+}
+
+// redacted is translate.Redact, dropping what cannot be redacted.
+func redacted(typeURL string, a *anypb.Any) *anypb.Any {
+	r, err := translate.Redact(typeURL, a)
+	if err != nil {
+		return nil
+	}
+	return r
 }
 
 func anyOf(m proto.Message) *anypb.Any {

@@ -9,7 +9,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"google.golang.org/protobuf/proto"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // Keys of a Kubernetes Secret that make Envoy secrets (the kubernetes.io/tls
@@ -111,13 +112,34 @@ func inline(b []byte) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: b}}
 }
 
-// Redacted returns the secret with its private key replaced, the way Envoy's own
-// config dump shows it ("[redacted]"); the secret itself is not modified.
-func Redacted(s *tlsv3.Secret) *tlsv3.Secret {
-	if s.GetTlsCertificate().GetPrivateKey() == nil {
-		return s
+// Redact returns a marshalled resource fit to show: an SDS secret with its private
+// key, its key password and any generic secret replaced by "[redacted]", as in
+// Envoy's own config dump; any other resource unchanged. Every dump (CSDS, the
+// CLI's config-dump) passes through it, so a private key is never shown.
+func Redact(typeURL string, a *anypb.Any) (*anypb.Any, error) {
+	if typeURL != resourcev3.SecretType || a == nil {
+		return a, nil
 	}
-	out := proto.Clone(s).(*tlsv3.Secret)
-	out.GetTlsCertificate().PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
-	return out
+	var s tlsv3.Secret
+	if err := a.UnmarshalTo(&s); err != nil {
+		return nil, err
+	}
+	hidden := func() *corev3.DataSource {
+		return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: Redacted}}
+	}
+	if c := s.GetTlsCertificate(); c != nil {
+		if c.PrivateKey != nil {
+			c.PrivateKey = hidden()
+		}
+		if c.Password != nil {
+			c.Password = hidden()
+		}
+	}
+	if g := s.GetGenericSecret(); g != nil {
+		g.Secret = hidden()
+	}
+	return anypb.New(&s)
 }
+
+// Redacted stands for secret material in dumps.
+const Redacted = "[redacted]"
