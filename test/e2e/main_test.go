@@ -109,9 +109,11 @@ type arcturus struct {
 	MetricsAddr string
 	// ProbeAddr is the host:port of its /healthz and /readyz.
 	ProbeAddr string
-	cmd       *exec.Cmd
-	done      chan struct{}
-	once      sync.Once
+	// LogPath is the file its output goes to.
+	LogPath string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	once    sync.Once
 }
 
 // startArcturus runs the binary with the given extra flags and waits until it is
@@ -135,6 +137,7 @@ func startArcturus(t *testing.T, args ...string) *arcturus {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.LogPath = logFile.Name()
 	a.cmd.Stdout, a.cmd.Stderr = logFile, logFile
 	if os.Getenv("ARCTURUS_E2E_LOG") != "" {
 		a.cmd.Stdout, a.cmd.Stderr = os.Stderr, os.Stderr
