@@ -45,6 +45,19 @@ var nackKinds = []nackKind{
 	{"Route", resourcev3.RouteType, func(name, tag string) map[string]any {
 		return map[string]any{"name": name, "virtual_hosts": []any{map[string]any{"name": tag, "domains": []any{"*"}}}}
 	}},
+	{"Runtime", resourcev3.RuntimeType, func(name, tag string) map[string]any {
+		return map[string]any{"name": name, "layer": map[string]any{"tag": tag}}
+	}},
+	{"ExtensionConfig", resourcev3.ExtensionConfigType, func(name, tag string) map[string]any {
+		return map[string]any{"name": name, "typed_config": map[string]any{
+			"@type":    "type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config",
+			"response": map[string]any{"inline_string": tag},
+		}}
+	}},
+	{"ScopedRoute", resourcev3.ScopedRouteType, func(name, tag string) map[string]any {
+		return map[string]any{"name": name, "route_configuration_name": "routes",
+			"key": map[string]any{"fragments": []any{map[string]any{"string_key": tag}}}}
+	}},
 }
 
 // nackCase is one rejection: the resources before (name → tag), the change the
@@ -107,7 +120,7 @@ func applyTagged(t *testing.T, ns string, k nackKind, name, tag string) {
 	apply(t, ns, object{kind: k.kind, name: name, config: k.config(name, tag)})
 }
 
-// TestNACKPolicy checks, for every type and both protocols, that a refused
+// TestNACKPolicy checks, for every kind's type and both protocols, that a refused
 // response is never sent again in a loop: a refused new resource is withheld, a
 // refused change is replaced by what the node accepted, a refused removal is held
 // back, and a node that refuses everything is sent nothing more until something
@@ -187,7 +200,7 @@ func newTrackingClient(t *testing.T, addr, node, typeURL string, delta bool, ref
 	t.Cleanup(cancel)
 	c := &trackingClient{t: t, events: make(chan trackingEvent, 10000), state: map[string]string{}}
 	names := []string{}
-	if typeURL == resourcev3.EndpointType || typeURL == resourcev3.RouteType {
+	if typeURL == resourcev3.EndpointType || typeURL == resourcev3.RouteType || typeURL == resourcev3.RuntimeType || typeURL == resourcev3.ExtensionConfigType {
 		// Like Envoy, subscribe to these by name.
 		names = []string{"a", "b", "bad", "marker"}
 	}
