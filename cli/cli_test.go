@@ -292,7 +292,7 @@ func TestCommandsOverGRPC(t *testing.T) {
 	}
 	var dump adminv3.ConfigDump
 	var clusters adminv3.ClustersConfigDump
-	if err := protojson.Unmarshal(stdout.Bytes(), &dump); err != nil || len(dump.GetConfigs()) != 5 || dump.GetConfigs()[0].UnmarshalTo(&clusters) != nil ||
+	if err := protojson.Unmarshal(stdout.Bytes(), &dump); err != nil || len(dump.GetConfigs()) != 7 || dump.GetConfigs()[0].UnmarshalTo(&clusters) != nil ||
 		clusters.GetVersionInfo() != "fedcba98" || len(clusters.GetDynamicActiveClusters()) != 1 ||
 		clusters.GetDynamicActiveClusters()[0].GetCluster().GetTypeUrl() != resourcev3.ClusterType {
 		t.Errorf("config-dump -o json (%v):\n%s", err, stdout.String())

@@ -22,9 +22,11 @@ type xdsResource struct {
 }
 
 // envoyConfigDump arranges resources as Envoy's admin /config_dump shows them:
-// one dump per type, in Envoy's order (clusters, listeners, routes, secrets with
-// private keys redacted, endpoints), each resource as a dynamic, active one. typeVersions are the versions of the
-// types whose dump carries one (CDS and LDS), also when they hold nothing.
+// one dump per type, in Envoy's order (clusters, extension configs, listeners,
+// scoped routes, routes, secrets with private keys redacted, endpoints), each
+// resource as a dynamic, active one. Runtime layers are left out, as Envoy
+// shows them at /runtime, not in its config dump. typeVersions are the versions
+// of the types whose dump carries one (CDS and LDS), also when they hold nothing.
 func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3.ConfigDump, error) {
 	clusters := adminv3.ClustersConfigDump{VersionInfo: typeVersions[resourcev3.ClusterType]}
 	listeners := adminv3.ListenersConfigDump{VersionInfo: typeVersions[resourcev3.ListenerType]}
@@ -32,6 +34,8 @@ func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3
 		routes    adminv3.RoutesConfigDump
 		endpoints adminv3.EndpointsConfigDump
 		secrets   adminv3.SecretsConfigDump
+		ecds      adminv3.EcdsConfigDump
+		scoped    adminv3.ScopedRoutesConfigDump
 	)
 	for _, r := range rs {
 		switch r.typeURL {
@@ -55,12 +59,18 @@ func envoyConfigDump(typeVersions map[string]string, rs []xdsResource) (*adminv3
 		case resourcev3.EndpointType:
 			endpoints.DynamicEndpointConfigs = append(endpoints.DynamicEndpointConfigs,
 				&adminv3.EndpointsConfigDump_DynamicEndpointConfig{VersionInfo: r.version, EndpointConfig: r.resource})
+		case resourcev3.ExtensionConfigType:
+			ecds.EcdsFilters = append(ecds.EcdsFilters, &adminv3.EcdsConfigDump_EcdsFilterConfig{VersionInfo: r.version, EcdsFilter: r.resource})
+		case resourcev3.ScopedRouteType:
+			scoped.DynamicScopedRouteConfigs = append(scoped.DynamicScopedRouteConfigs, &adminv3.ScopedRoutesConfigDump_DynamicScopedRouteConfigs{
+				Name: r.name, VersionInfo: r.version, ScopedRouteConfigs: []*anypb.Any{r.resource}})
+		case resourcev3.RuntimeType:
 		default:
 			return nil, fmt.Errorf("resource %q: type %s has no place in Envoy's config dump", r.name, r.typeURL)
 		}
 	}
 	dump := &adminv3.ConfigDump{}
-	for _, m := range []proto.Message{&clusters, &listeners, &routes, &secrets, &endpoints} {
+	for _, m := range []proto.Message{&clusters, &ecds, &listeners, &scoped, &routes, &secrets, &endpoints} {
 		a, err := anypb.New(m)
 		if err != nil {
 			return nil, err
