@@ -139,7 +139,7 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 	}
 	// Custom resources meant for this pod that serve it nothing: say why.
 	for _, o := range outcomes {
-		sel := index.Resource{Selector: o.Object.EnvoySpec().WorkloadSelector.GetLabels()}
+		sel := index.Resource{Selector: o.Object.EnvoySpec().WorkloadSelector.GetLabels(), MatchExpressions: o.Object.EnvoySpec().WorkloadSelector.GetMatchExpressions()}
 		if o.Served != nil || !sel.Selects(pod.Labels) {
 			continue
 		}

@@ -131,16 +131,18 @@ func decideOne(kind envoyKind, o ourv1alpha1.Object, spec translation, c *claim,
 		spec := o.EnvoySpec()
 		d.refs = c.tr.refs
 		d.served = &index.Resource{
-			TypeURL:   kind.TypeURL,
-			Name:      c.tr.name,
-			Message:   c.tr.msg,
-			Hash:      c.tr.hash,
-			Source:    types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()},
-			SourceUID: o.GetUID(),
-			Selector:  spec.WorkloadSelector.GetLabels(),
+			TypeURL:          kind.TypeURL,
+			Name:             c.tr.name,
+			Message:          c.tr.msg,
+			Hash:             c.tr.hash,
+			Source:           types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()},
+			SourceUID:        o.GetUID(),
+			Selector:         spec.WorkloadSelector.GetLabels(),
+			MatchExpressions: spec.WorkloadSelector.GetMatchExpressions(),
 		}
 		if c.src == fromLastAccepted {
 			d.served.Selector = st.LastAccepted.WorkloadSelector.GetLabels()
+			d.served.MatchExpressions = st.LastAccepted.WorkloadSelector.GetMatchExpressions()
 		}
 	}
 

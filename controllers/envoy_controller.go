@@ -130,7 +130,7 @@ func checkRefs(idx *index.Index, namespace string, groups []index.PodGroup, deci
 	for i := range decisions {
 		d := &decisions[i]
 		if d.served != nil {
-			check := idx.CheckRefsOf(namespace, groups, d.served.Selector, d.refs)
+			check := idx.CheckRefsOf(namespace, groups, d.served, d.refs)
 			meta.SetStatusCondition(&d.status.Conditions, resolvedRefsCondition(d.obj.GetGeneration(), d.refs, check))
 		}
 	}

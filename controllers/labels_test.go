@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
@@ -64,6 +65,37 @@ func TestWorkloadSelectorLabelsAreValidated(t *testing.T) {
 		}
 		if served := servedClusters(ctl.index, "gw-0."+ns); len(served) != 0 {
 			t.Errorf("served %v", served)
+		}
+	})
+}
+
+func TestMatchExpressionsAreValidated(t *testing.T) {
+	ctl := startControllerWithWebhooks(t)
+	ns := newNamespace(t, ctl.client)
+	path := "spec.workloadSelector.matchExpressions[0]."
+	for name, tc := range map[string]struct {
+		expr metav1.LabelSelectorRequirement
+		want string
+	}{
+		"an unknown operator": {metav1.LabelSelectorRequirement{Key: "app", Operator: "Near", Values: []string{"gw"}}, path + "operator"},
+		"In without values":   {metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpIn}, path + "values"},
+		"Exists with values":  {metav1.LabelSelectorRequirement{Key: "app", Operator: metav1.LabelSelectorOpExists, Values: []string{"gw"}}, path + "values"},
+		"an invalid key":      {metav1.LabelSelectorRequirement{Key: "app!", Operator: metav1.LabelSelectorOpExists}, path + "key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			obj := clusterObject(ns, "c", `{"connect_timeout": "1s"}`)
+			obj.Spec.WorkloadSelector = &ourv1alpha1.WorkloadSelector{MatchExpressions: []metav1.LabelSelectorRequirement{tc.expr}}
+			err := ctl.client.Create(context.Background(), obj)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("a valid expression is admitted", func(t *testing.T) {
+		obj := clusterObject(ns, "ok", `{"connect_timeout": "1s"}`)
+		obj.Spec.WorkloadSelector = &ourv1alpha1.WorkloadSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "track", Operator: metav1.LabelSelectorOpDoesNotExist}}}
+		if err := ctl.client.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -35,6 +35,10 @@ func translateObject(kind envoyKind, o ourv1alpha1.Object, src configSource) tra
 // selector no pod can carry would otherwise select nothing, silently.
 func translateSpec(kind kinds.Kind, selector *ourv1alpha1.WorkloadSelector, config []byte, objName string, base *field.Path) (proto.Message, field.ErrorList) {
 	errs := metav1validation.ValidateLabels(selector.GetLabels(), base.Child("workloadSelector", "labels"))
+	for i, e := range selector.GetMatchExpressions() {
+		errs = append(errs, metav1validation.ValidateLabelSelectorRequirement(e, metav1validation.LabelSelectorValidationOptions{},
+			base.Child("workloadSelector", "matchExpressions").Index(i))...)
+	}
 	msg, configErrs := translate.Translate(kind, config, objName, base.Child("config"))
 	errs = append(errs, configErrs...)
 	if len(errs) > 0 {

@@ -85,8 +85,9 @@ func (v envoyValidator) validate(obj runtime.Object) (admission.Warnings, error)
 		return nil, nil
 	}
 	var warnings admission.Warnings
+	sel := &index.Resource{Selector: o.EnvoySpec().WorkloadSelector.GetLabels(), MatchExpressions: o.EnvoySpec().WorkloadSelector.GetMatchExpressions()}
 	for _, ref := range translate.References(v.kind.Kind, msg) {
-		check := v.index.CheckRefs(o.GetNamespace(), o.EnvoySpec().WorkloadSelector.GetLabels(), []kinds.Ref{ref.Ref})
+		check := v.index.CheckRefs(o.GetNamespace(), sel, []kinds.Ref{ref.Ref})
 		for _, n := range check.Missing {
 			warnings = append(warnings, fmt.Sprintf("spec.config.%s: %s %q is not served to %d of %d selected pods",
 				ref.Path, kinds.DisplayName(ref.TypeURL), ref.Name, n, check.Selected))

@@ -36,6 +36,11 @@ type WorkloadSelector struct {
 	// otherwise the resource is InvalidConfig.
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
+	// MatchExpressions a pod must all satisfy too (ANDed with Labels), as in a
+	// Kubernetes label selector: operator In, NotIn, Exists or DoesNotExist.
+	// +optional
+	// +listType=atomic
+	MatchExpressions []metav1.LabelSelectorRequirement `json:"matchExpressions,omitempty"`
 }
 
 // EnvoyConfigStatus is the status shared by every Arcturus kind.
@@ -165,6 +170,14 @@ func (s *WorkloadSelector) GetLabels() map[string]string {
 		return nil
 	}
 	return s.Labels
+}
+
+// GetMatchExpressions returns the selector's expressions; a nil selector has none.
+func (s *WorkloadSelector) GetMatchExpressions() []metav1.LabelSelectorRequirement {
+	if s == nil {
+		return nil
+	}
+	return s.MatchExpressions
 }
 
 // kindScheme knows the Go types of the Arcturus kinds; built on first use, after every

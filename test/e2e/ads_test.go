@@ -6,6 +6,11 @@ import (
 	"time"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ourv1alpha1 "github.com/arcturus-dev/arcturus/api/v1alpha1"
 )
 
 // TestStateOfTheWorld checks per-pod selection, namespace isolation, updates and
@@ -192,4 +197,35 @@ func TestPodLabelSelector(t *testing.T) {
 	if r := newSotW(t, a.XDSAddr, "app-0."+ns, resourcev3.ClusterType, "").next(); len(r.GetResources()) != 0 {
 		t.Errorf("a pod outside the selector was served %d resources", len(r.GetResources()))
 	}
+}
+
+// TestMatchExpressions checks that workloadSelector.matchExpressions select pods
+// as a Kubernetes label selector does, ANDed with labels.
+func TestMatchExpressions(t *testing.T) {
+	a := startArcturus(t)
+	ns := newNamespace(t)
+	newPod(t, ns, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "gw-canary", "127.0.0.1", map[string]string{"app": "gw", "track": "canary"})
+	newPod(t, ns, "web-0", "127.0.0.1", map[string]string{"app": "web"})
+	apply(t, ns, object{kind: "Cluster", name: "everyone", config: staticCluster("everyone", 8001)})
+	stable := object{kind: "Cluster", name: "stable-gw", config: staticCluster("stable-gw", 8002)}
+	apply(t, ns, stable)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error { // the controller writes status meanwhile
+		obj := newObject("Cluster")
+		if err := k8s.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "stable-gw"}, obj); err != nil {
+			return err
+		}
+		obj.EnvoySpec().WorkloadSelector = &ourv1alpha1.WorkloadSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "app", Operator: metav1.LabelSelectorOpIn, Values: []string{"gw", "api"}},
+			{Key: "track", Operator: metav1.LabelSelectorOpDoesNotExist},
+		}}
+		return k8s.Update(testContext(t), obj)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAccepted(t, ns, "Cluster", "stable-gw", "Valid")
+	newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "").waitFor("everyone", "stable-gw")
+	newSotW(t, a.XDSAddr, "gw-canary."+ns, resourcev3.ClusterType, "").waitFor("everyone")
+	newSotW(t, a.XDSAddr, "web-0."+ns, resourcev3.ClusterType, "").waitFor("everyone")
 }

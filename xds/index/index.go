@@ -16,6 +16,9 @@ import (
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/arcturus-dev/arcturus/xds/kinds"
@@ -43,6 +46,12 @@ type Resource struct {
 	// Secrets are the SDS secrets the resource references (fetched over ADS): a
 	// pod receives a secret only when a resource it receives references it.
 	Secrets []string
+	// MatchExpressions narrow Selector further (ANDed), as in a Kubernetes label
+	// selector. They must have passed validation.
+	MatchExpressions []metav1.LabelSelectorRequirement
+
+	// expressions is MatchExpressions compiled; the index sets it once.
+	expressions labels.Selector
 }
 
 // Selects reports whether the resource applies to a pod with these labels.
@@ -52,7 +61,24 @@ func (r *Resource) Selects(podLabels map[string]string) bool {
 			return false
 		}
 	}
-	return true
+	if len(r.MatchExpressions) == 0 {
+		return true
+	}
+	expr := r.expressions
+	if expr == nil {
+		expr = compileExpressions(r.MatchExpressions)
+	}
+	return expr.Matches(labels.Set(podLabels))
+}
+
+// compileExpressions turns validated expressions into a selector; one that does
+// not compile selects nothing, never everything.
+func compileExpressions(exprs []metav1.LabelSelectorRequirement) labels.Selector {
+	sel, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchExpressions: exprs})
+	if err != nil {
+		return labels.Nothing()
+	}
+	return sel
 }
 
 // Pod is what the index needs to know about one Envoy pod.
@@ -124,6 +150,9 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 		if r.Hash == 0 {
 			r.Hash = Hash(r.Message)
 		}
+		if len(r.MatchExpressions) > 0 {
+			r.expressions = compileExpressions(r.MatchExpressions)
+		}
 		next[r.Name] = &r
 	}
 
@@ -185,7 +214,8 @@ func (x *Index) ReplaceResources(namespace, typeURL string, resources []Resource
 // sameResource reports whether two versions of an entry serve the same thing to
 // the same pods.
 func sameResource(a, b *Resource) bool {
-	return a.Hash == b.Hash && maps.Equal(a.Selector, b.Selector) && a.Source == b.Source && a.SourceUID == b.SourceUID
+	return a.Hash == b.Hash && maps.Equal(a.Selector, b.Selector) && equality.Semantic.DeepEqual(a.MatchExpressions, b.MatchExpressions) &&
+		a.Source == b.Source && a.SourceUID == b.SourceUID
 }
 
 // selectedLocked returns the node IDs of the namespace's pods selected by any of rs.
@@ -344,16 +374,15 @@ type RefCheck struct {
 	Missing map[kinds.Ref]int
 }
 
-// CheckRefs reports, for the pods of a namespace matching selector, which of refs
+// CheckRefs reports, for the pods of a namespace that selector (a resource) selects, which of refs
 // each of them lacks among the resources it receives.
-func (x *Index) CheckRefs(namespace string, selector map[string]string, refs []kinds.Ref) RefCheck {
+func (x *Index) CheckRefs(namespace string, selector *Resource, refs []kinds.Ref) RefCheck {
 	return x.CheckRefsOf(namespace, x.PodGroups(namespace), selector, refs)
 }
 
 // CheckRefsOf is CheckRefs over pod groups read earlier with PodGroups, so that a
 // caller checking many resources groups the pods once.
-func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, selector map[string]string, refs []kinds.Ref) RefCheck {
-	sel := Resource{Selector: selector}
+func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, sel *Resource, refs []kinds.Ref) RefCheck {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	check := RefCheck{Missing: map[kinds.Ref]int{}}

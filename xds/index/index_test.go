@@ -1,6 +1,7 @@
 package index
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"slices"
 	"testing"
 
@@ -169,6 +170,40 @@ func TestHashIsContentBased(t *testing.T) {
 	}
 }
 
+func TestSelectsWithMatchExpressions(t *testing.T) {
+	expr := func(key string, op metav1.LabelSelectorOperator, values ...string) metav1.LabelSelectorRequirement {
+		return metav1.LabelSelectorRequirement{Key: key, Operator: op, Values: values}
+	}
+	gw, canary, web := map[string]string{"app": "gw"}, map[string]string{"app": "gw", "track": "canary"}, map[string]string{"app": "web"}
+	tests := []struct {
+		name  string
+		r     Resource
+		wants [3]bool // gw, canary, web
+	}{
+		{"In", Resource{MatchExpressions: []metav1.LabelSelectorRequirement{expr("app", metav1.LabelSelectorOpIn, "gw", "api")}}, [3]bool{true, true, false}},
+		{"NotIn", Resource{MatchExpressions: []metav1.LabelSelectorRequirement{expr("app", metav1.LabelSelectorOpNotIn, "gw")}}, [3]bool{false, false, true}},
+		{"Exists", Resource{MatchExpressions: []metav1.LabelSelectorRequirement{expr("track", metav1.LabelSelectorOpExists)}}, [3]bool{false, true, false}},
+		{"DoesNotExist, ANDed with labels", Resource{Selector: gw, MatchExpressions: []metav1.LabelSelectorRequirement{expr("track", metav1.LabelSelectorOpDoesNotExist)}}, [3]bool{true, false, false}},
+		{"an invalid expression selects nothing", Resource{MatchExpressions: []metav1.LabelSelectorRequirement{expr("app", "Near", "gw")}}, [3]bool{false, false, false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := New(nil)
+			tc.r.Name, tc.r.Message = "c", &clusterv3.Cluster{Name: "c"}
+			x.ReplaceResources("ns", clusterType, []Resource{tc.r})
+			indexed, _ := x.Lookup("ns", clusterType, "c")
+			for i, pod := range []map[string]string{gw, canary, web} {
+				if got := tc.r.Selects(pod); got != tc.wants[i] {
+					t.Errorf("pod %v: Selects = %v, want %v", pod, got, tc.wants[i])
+				}
+				if got := indexed.Selects(pod); got != tc.wants[i] {
+					t.Errorf("pod %v: indexed (compiled) Selects = %v, want %v", pod, got, tc.wants[i])
+				}
+			}
+		})
+	}
+}
+
 func TestCheckRefs(t *testing.T) {
 	const routeType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 	x := New(nil)
@@ -181,7 +216,7 @@ func TestCheckRefs(t *testing.T) {
 		{Name: "zone1", Selector: map[string]string{"zone": "1"}, Message: &clusterv3.Cluster{Name: "zone1"}},
 	})
 	refs := []kinds.Ref{{TypeURL: clusterType, Name: "everywhere"}, {TypeURL: clusterType, Name: "zone1"}, {TypeURL: clusterType, Name: "nowhere"}, {TypeURL: routeType, Name: "everywhere"}}
-	got := x.CheckRefs("a", map[string]string{"app": "gw"}, refs)
+	got := x.CheckRefs("a", &Resource{Selector: map[string]string{"app": "gw"}}, refs)
 	want := map[kinds.Ref]int{{TypeURL: clusterType, Name: "zone1"}: 1, {TypeURL: clusterType, Name: "nowhere"}: 2, {TypeURL: routeType, Name: "everywhere"}: 2}
 	if got.Selected != 2 || len(got.Missing) != len(want) {
 		t.Fatalf("got %+v, want 2 selected and missing %v", got, want)
@@ -191,7 +226,7 @@ func TestCheckRefs(t *testing.T) {
 			t.Errorf("%v missing for %d pods, want %d", ref, got.Missing[ref], n)
 		}
 	}
-	if got := x.CheckRefs("b", nil, refs[:1]); got.Selected != 1 || got.Missing[refs[0]] != 1 {
+	if got := x.CheckRefs("b", &Resource{}, refs[:1]); got.Selected != 1 || got.Missing[refs[0]] != 1 {
 		t.Errorf("namespace b: %+v; resources of namespace a must not count", got)
 	}
 }
