@@ -70,6 +70,7 @@ type options struct {
 	webhookConfigName               string
 	webhookCertExtraSANs            stringList
 	podNamespace                    string
+	rootNamespace                   string
 	namespaces                      stringList
 	xdsLimits                       server.Limits
 	xdsMaxStreamsPerConnection      uint
@@ -101,6 +102,7 @@ func bindFlags(o *options) {
 	flag.StringVar(&o.webhookConfigName, "webhook-config-name", "arcturus-validating-webhook", "builtin mode: the ValidatingWebhookConfiguration that gets the CA bundle.")
 	flag.Var(&o.webhookCertExtraSANs, "webhook-cert-extra-sans", "builtin mode: extra DNS names and IPs for the serving certificate, comma-separated (repeatable).")
 	flag.StringVar(&o.podNamespace, "pod-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "The controller's namespace, where the webhook Service and Secret are ($POD_NAMESPACE when set).")
+	flag.StringVar(&o.rootNamespace, "root-namespace", "", "Custom resources in this namespace apply to the matching pods of every namespace; a resource of the same kind and Envoy name in a pod's own namespace takes precedence for that pod (default: --pod-namespace).")
 	flag.Var(&o.namespaces, "namespace", "Only watch this namespace (repeatable); default all namespaces.")
 	flag.StringVar(&o.xdsTLSCert, "xds-tls-cert-file", "", "Serve xDS over TLS with this certificate (PEM); reloaded when it changes.")
 	flag.StringVar(&o.xdsTLSKey, "xds-tls-key-file", "", "The private key of --xds-tls-cert-file (PEM).")
@@ -242,6 +244,11 @@ func run(ctx context.Context, o options) error {
 	var builder *snapshot.Builder
 	// index: written by the controllers, notifies the builder of affected nodes.
 	idx := index.New(func(nodeIDs []string) { builder.NodesChanged(nodeIDs) })
+	rootNamespace := o.rootNamespace
+	if rootNamespace == "" {
+		rootNamespace = o.podNamespace
+	}
+	idx.SetRootNamespace(rootNamespace)
 	builder = snapshot.NewBuilder(idx, snapshots, snapshot.DefaultOptions, ctrl.Log.WithName("snapshot"))
 	// feedback: what each node was sent, ACKed and rejected; tells the builder to
 	// stop re-sending a rejected resource and the controllers to update status.

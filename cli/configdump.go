@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"io"
 	"strings"
 
@@ -31,7 +32,7 @@ const configDumpSummary = "Print the Envoy resources a pod is served, with their
 
 func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var common commonFlags
-	var namespace, kubeconfig, kubeContext, offlinePod, output string
+	var namespace, kubeconfig, kubeContext, offlinePod, output, rootNamespace string
 	fs := newFlagSet("config-dump", "POD [-n NAMESPACE] [flags]  |  --pod [NAMESPACE/]POD [flags]", configDumpSummary, stderr)
 	common.bind(fs)
 	fs.StringVarP(&namespace, "namespace", "n", "", "the pod's namespace (default: the kubeconfig context's, else \"default\")")
@@ -39,6 +40,7 @@ func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
 	fs.StringVar(&offlinePod, "pod", "", "render what this pod would be served from the custom resources and pods in the API, "+
 		"as the controller computes it; needs no Envoy and no running controller")
+	fs.StringVar(&rootNamespace, "root-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "with --pod: the controller's --root-namespace, whose resources apply to every namespace's pods")
 	fs.StringVarP(&output, "output", "o", "", "json or yaml: Envoy's config dump (envoy.admin.v3.ConfigDump); default: a YAML list of resources with their sources")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -66,7 +68,7 @@ func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if !ok {
 			ns, pod = defaultNamespace(), offlinePod
 		}
-		return offlineConfigDump(ctx, kube, ns, pod, output, stdout)
+		return offlineConfigDump(ctx, kube, ns, rootNamespace, pod, output, stdout)
 	}
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("want one POD argument (or --pod), got %d", fs.NArg())}
@@ -253,4 +255,12 @@ func anyToYAML(typeURL string, a *anypb.Any) (yaml.MapSlice, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// envOr returns the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -28,7 +28,7 @@ import (
 // offlineConfigDump prints what a pod would be served, computed from the API
 // alone by the controllers' own code (controllers.Offline) and versioned by the
 // snapshot builder's own function, so it is what a connected Envoy receives.
-func offlineConfigDump(ctx context.Context, kube clientcmd.ClientConfig, namespace, podName, output string, stdout io.Writer) error {
+func offlineConfigDump(ctx context.Context, kube clientcmd.ClientConfig, namespace, root, podName, output string, stdout io.Writer) error {
 	cfg, err := kube.ClientConfig()
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
@@ -51,7 +51,7 @@ func offlineConfigDump(ctx context.Context, kube clientcmd.ClientConfig, namespa
 		}
 		return fmt.Errorf("get pod %s/%s: %w", namespace, podName, err)
 	}
-	idx, outcomes, err := controllers.Offline(ctx, c, namespace)
+	idx, outcomes, err := controllers.Offline(ctx, c, namespace, root)
 	if err != nil {
 		return err
 	}
@@ -96,10 +96,11 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 			held[kinds.Ref{TypeURL: typeURL, Name: r.Name}] = true
 		}
 	}
-	bySource := map[kinds.Ref]*controllers.Outcome{} // (type URL, object name) → outcome
+	type source struct{ typeURL, namespace, name string }
+	bySource := map[source]*controllers.Outcome{}
 	for i := range outcomes {
 		if o := &outcomes[i]; o.Served != nil {
-			bySource[kinds.Ref{TypeURL: o.Served.TypeURL, Name: o.Object.GetName()}] = o
+			bySource[source{o.Served.TypeURL, o.Object.GetNamespace(), o.Object.GetName()}] = o
 		}
 	}
 	for _, typeURL := range snapshot.TypeURLs {
@@ -112,7 +113,7 @@ func podDump(idx *index.Index, outcomes []controllers.Outcome, pod *corev1.Pod) 
 				return d, err
 			}
 			d.resources = append(d.resources, xdsResource{typeURL: typeURL, name: r.Name, version: version, resource: a})
-			o := bySource[kinds.Ref{TypeURL: typeURL, Name: r.Source.Name}]
+			o := bySource[source{typeURL, r.Source.Namespace, r.Source.Name}]
 			e := yaml.MapSlice{{Key: "type", Value: typeName(typeURL)}, {Key: "name", Value: r.Name}}
 			if o != nil {
 				e = append(e, yaml.MapItem{Key: "source", Value: fmt.Sprintf("%s %s/%s", o.Kind, r.Source.Namespace, r.Source.Name)})

@@ -69,8 +69,12 @@ func (r *EnvoyReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 		return ctrl.Result{}, err
 	}
 	if changed && r.trigger != nil {
-		// Other kinds of the namespace may refer to what changed.
+		// Other kinds of the namespace may refer to what changed; the resources
+		// of every namespace, when it is the root namespace.
 		r.trigger.enqueueNamespace(req.Namespace, r.kind.Name)
+		if req.Namespace == r.index.RootNamespace() {
+			r.trigger.enqueueEveryNamespace()
+		}
 	}
 	if !r.writeStatus() {
 		return ctrl.Result{}, nil

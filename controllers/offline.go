@@ -33,9 +33,11 @@ type Outcome struct {
 // custom resource. It runs the reconcilers' own steps (indexPod, translateObject,
 // decide, serve, checkRefs) over listed objects, with no manager, cache or
 // Envoy, so what `arcturus config-dump --pod` shows cannot drift from what the
-// controller serves.
-func Offline(ctx context.Context, c client.Reader, namespace string) (*index.Index, []Outcome, error) {
+// controller serves. root is the controller's root namespace (--root-namespace),
+// whose custom resources apply to the pods of every namespace; empty: none.
+func Offline(ctx context.Context, c client.Reader, namespace, root string) (*index.Index, []Outcome, error) {
 	idx := index.New(nil)
+	idx.SetRootNamespace(root)
 	var pods corev1.PodList
 	if err := c.List(ctx, &pods, client.InNamespace(namespace)); err != nil {
 		return nil, nil, fmt.Errorf("list pods in %s: %w", namespace, err)
@@ -54,21 +56,39 @@ func Offline(ctx context.Context, c client.Reader, namespace string) (*index.Ind
 	indexSecrets(idx, namespace, secrets.Items)
 	var decisions []decision
 	var kinds []string
-	for _, k := range envoyKinds {
-		list := k.newList()
-		if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
-			return nil, nil, fmt.Errorf("list %ss in %s: %w", k.Name, namespace, err)
-		}
-		ds := decide(k, list.EnvoyItems(), func(o ourv1alpha1.Object, src configSource) translation {
-			return translateObject(k, o, src)
-		})
-		serve(idx, namespace, k, ds)
-		decisions = append(decisions, ds...)
-		for range ds {
-			kinds = append(kinds, k.Name)
-		}
+	namespaces := []string{namespace}
+	if root != "" && root != namespace {
+		namespaces = append(namespaces, root)
 	}
-	checkRefs(idx, namespace, idx.PodGroups(namespace), decisions)
+	for _, ns := range namespaces {
+		var nsDecisions []decision
+		for _, k := range envoyKinds {
+			list := k.newList()
+			if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+				return nil, nil, fmt.Errorf("list %ss in %s: %w", k.Name, ns, err)
+			}
+			ds := decide(k, list.EnvoyItems(), func(o ourv1alpha1.Object, src configSource) translation {
+				return translateObject(k, o, src)
+			})
+			serve(idx, ns, k, ds)
+			nsDecisions = append(nsDecisions, ds...)
+			for range ds {
+				kinds = append(kinds, k.Name)
+			}
+		}
+		decisions = append(decisions, nsDecisions...)
+	}
+	// References once everything is indexed; a root namespace's resources are
+	// checked against the pods of the dumped namespace only.
+	start := 0
+	for _, ns := range namespaces {
+		end := start
+		for end < len(decisions) && decisions[end].obj.GetNamespace() == ns {
+			end++
+		}
+		checkRefs(idx, ns, idx.PodGroups(ns), decisions[start:end])
+		start = end
+	}
 	outcomes := make([]Outcome, len(decisions))
 	for i, d := range decisions {
 		meta.RemoveStatusCondition(&d.status.Conditions, ourv1alpha1.ConditionReady)

@@ -48,6 +48,7 @@ func Setup(mgr ctrl.Manager, idx *index.Index, snapshots Snapshots, proxies Prox
 	}
 	isLeader := lead.IsLeader
 	trigger := newTrigger(envoyKinds)
+	trigger.namespaces = idx
 	if err := mgr.Add(trigger); err != nil {
 		return nil, err
 	}

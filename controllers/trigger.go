@@ -30,6 +30,12 @@ type trigger struct {
 
 	// throttled: namespaces whose proxy-driven refresh is scheduled.
 	throttled map[string]bool
+
+	// namespaces, when set, knows the root namespace and the namespaces with pods.
+	namespaces interface {
+		RootNamespace() string
+		Namespaces() []string
+	}
 }
 
 // proxyStatusInterval bounds how often proxy feedback (ACKs and NACKs, which
@@ -57,13 +63,39 @@ func newTrigger(kinds []envoyKind) *trigger {
 }
 
 // enqueueNamespace asks every Envoy kind but except (may be empty) to reconcile
-// the namespace.
+// the namespace, and the root namespace, whose resources select its pods too.
 func (t *trigger) enqueueNamespace(namespace, except string) {
 	for _, q := range t.envoy {
 		if q != except {
 			t.enqueue(q, types.NamespacedName{Namespace: namespace})
 		}
 	}
+	if root := t.root(); root != "" && root != namespace {
+		for _, q := range t.envoy {
+			t.enqueue(q, types.NamespacedName{Namespace: root})
+		}
+	}
+}
+
+// enqueueEveryNamespace asks every Envoy kind to reconcile every namespace with
+// pods: what the root namespace serves changed, and with it their references.
+func (t *trigger) enqueueEveryNamespace() {
+	if t.namespaces == nil {
+		return
+	}
+	for _, ns := range t.namespaces.Namespaces() {
+		for _, q := range t.envoy {
+			t.enqueue(q, types.NamespacedName{Namespace: ns})
+		}
+	}
+}
+
+// root returns the root namespace, or "".
+func (t *trigger) root() string {
+	if t.namespaces == nil {
+		return ""
+	}
+	return t.namespaces.RootNamespace()
 }
 
 // enqueueNamespaceThrottled is enqueueNamespace for proxy feedback: at most once

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -228,4 +233,54 @@ func TestMatchExpressions(t *testing.T) {
 	newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "").waitFor("everyone", "stable-gw")
 	newSotW(t, a.XDSAddr, "gw-canary."+ns, resourcev3.ClusterType, "").waitFor("everyone")
 	newSotW(t, a.XDSAddr, "web-0."+ns, resourcev3.ClusterType, "").waitFor("everyone")
+}
+
+// TestRootNamespace checks that a resource in the root namespace applies to the
+// matching pods of every namespace, that a namespace's own resource of the same
+// name takes precedence for its pods, and that references to root resources
+// resolve.
+func TestRootNamespace(t *testing.T) {
+	root := newNamespace(t)
+	a := startArcturus(t, "--root-namespace", root)
+	ns, other := newNamespace(t), newNamespace(t)
+	newPod(t, ns, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
+	newPod(t, ns, "web-0", "127.0.0.1", map[string]string{"app": "web"})
+	newPod(t, other, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
+	apply(t, root, object{kind: "Cluster", name: "shared", selector: map[string]string{"app": "gw"}, config: staticCluster("shared", 8001)})
+	apply(t, other, object{kind: "Cluster", name: "shared", config: staticCluster("shared", 9001)})
+	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{
+		"name": "routes",
+		"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"}, "routes": []any{
+			map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "shared"}},
+		}}},
+	}})
+	waitAccepted(t, root, "Cluster", "shared", "Valid")
+	waitAccepted(t, other, "Cluster", "shared", "Valid")
+
+	port := func(r *discoveryv3.DiscoveryResponse) uint32 {
+		var c clusterv3.Cluster
+		if err := r.GetResources()[0].UnmarshalTo(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress().GetPortValue()
+	}
+	if p := port(newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "").waitFor("shared")); p != 8001 {
+		t.Errorf("gw-0 in %s got shared on port %d, want the root namespace's 8001", ns, p)
+	}
+	if p := port(newSotW(t, a.XDSAddr, "gw-0."+other, resourcev3.ClusterType, "").waitFor("shared")); p != 9001 {
+		t.Errorf("gw-0 in %s got shared on port %d, want its own namespace's 9001", other, p)
+	}
+	newSotW(t, a.XDSAddr, "web-0."+ns, resourcev3.ClusterType, "").waitFor()
+	eventually(t, "the Route's reference to the root cluster resolves for gw-0", func() error {
+		obj := newObject("Route")
+		if err := k8s.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "routes"}, obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.EnvoyStatus().Conditions, ourv1alpha1.ConditionResolvedRefs)
+		// web-0 does not get the root cluster (its selector wants app=gw).
+		if c == nil || !strings.Contains(c.Message, `Cluster "shared" is missing for 1 of 2 selected pods`) {
+			return fmt.Errorf("ResolvedRefs %+v", c)
+		}
+		return nil
+	})
 }

@@ -124,6 +124,48 @@ type Index struct {
 	// pods: node ID → pod; podsByNamespace: namespace → node ID → pod.
 	pods            map[string]*Pod
 	podsByNamespace map[string]map[string]*Pod
+	// root is the root namespace: its resources apply to the pods of every
+	// namespace (see SetRootNamespace). Empty: none.
+	root string
+}
+
+// SetRootNamespace makes the resources of a namespace apply to the matching pods
+// of every namespace, where a resource of the same type and Envoy name that the
+// pod's own namespace serves to the pod takes precedence. Call it before the index
+// is written to.
+func (x *Index) SetRootNamespace(namespace string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.root = namespace
+}
+
+// RootNamespace returns the root namespace, or "".
+func (x *Index) RootNamespace() string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.root
+}
+
+// Namespaces returns the namespaces that have pods, sorted.
+func (x *Index) Namespaces() []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return slices.Sorted(maps.Keys(x.podsByNamespace))
+}
+
+// lookupLocked returns the resource of a type and name that a pod of namespace
+// with these labels receives: its own namespace's first, else the root's.
+func (x *Index) lookupLocked(namespace string, podLabels map[string]string, typeURL, name string) (*Resource, bool) {
+	if r, ok := x.resources[namespace][typeURL][name]; ok && r.Selects(podLabels) {
+		return r, true
+	}
+	// Secrets come from the pod's own namespace only.
+	if x.root != "" && x.root != namespace && typeURL != resourcev3.SecretType {
+		if r, ok := x.resources[x.root][typeURL][name]; ok && r.Selects(podLabels) {
+			return r, true
+		}
+	}
+	return nil, false
 }
 
 // New returns an empty index. notify, when not nil, receives the node IDs whose
@@ -224,13 +266,22 @@ func (x *Index) selectedLocked(namespace string, rs []*Resource) []string {
 		return nil
 	}
 	var ids []string
-	for id, p := range x.podsByNamespace[namespace] {
-		for _, r := range rs {
-			if r.Selects(p.Labels) {
-				ids = append(ids, id)
-				break
+	add := func(pods map[string]*Pod) {
+		for id, p := range pods {
+			for _, r := range rs {
+				if r.Selects(p.Labels) {
+					ids = append(ids, id)
+					break
+				}
 			}
 		}
+	}
+	if namespace != "" && namespace == x.root {
+		for _, pods := range x.podsByNamespace {
+			add(pods)
+		}
+	} else {
+		add(x.podsByNamespace[namespace])
 	}
 	slices.Sort(ids)
 	return ids
@@ -316,16 +367,44 @@ func (x *Index) NodeResources(nodeID string) (resources map[string][]*Resource, 
 	}
 	resources = map[string][]*Resource{}
 	referenced := map[string]bool{}
-	for typeURL, byName := range x.resources[p.Namespace] {
+	types := maps.Keys(x.resources[p.Namespace])
+	if x.root != "" && x.root != p.Namespace {
+		types = func(yield func(string) bool) {
+			for t := range x.resources[p.Namespace] {
+				if !yield(t) {
+					return
+				}
+			}
+			for t := range x.resources[x.root] {
+				if _, local := x.resources[p.Namespace][t]; !local && !yield(t) {
+					return
+				}
+			}
+		}
+	}
+	for typeURL := range types {
 		if typeURL == resourcev3.SecretType {
 			continue
 		}
 		var selected []*Resource
-		for _, r := range byName {
+		take := func(r *Resource) {
+			selected = append(selected, r)
+			for _, name := range r.Secrets {
+				referenced[name] = true
+			}
+		}
+		for _, r := range x.resources[p.Namespace][typeURL] {
 			if r.Selects(p.Labels) {
-				selected = append(selected, r)
-				for _, name := range r.Secrets {
-					referenced[name] = true
+				take(r)
+			}
+		}
+		if x.root != "" && x.root != p.Namespace {
+			for name, r := range x.resources[x.root][typeURL] {
+				if own, ok := x.resources[p.Namespace][typeURL][name]; ok && own.Selects(p.Labels) {
+					continue // the pod's own namespace takes precedence
+				}
+				if r.Selects(p.Labels) {
+					take(r)
 				}
 			}
 		}
@@ -386,14 +465,17 @@ func (x *Index) CheckRefsOf(namespace string, groups []PodGroup, sel *Resource, 
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	check := RefCheck{Missing: map[kinds.Ref]int{}}
-	byType := x.resources[namespace]
 	for _, g := range groups {
 		if !sel.Selects(g.Labels) {
 			continue
 		}
 		check.Selected += len(g.Pods)
+		podNamespace := namespace
+		if len(g.Pods) > 0 {
+			podNamespace = g.Pods[0].Namespace // root namespace groups span namespaces
+		}
 		for _, ref := range refs {
-			if r, ok := byType[ref.TypeURL][ref.Name]; !ok || !r.Selects(g.Labels) {
+			if _, ok := x.lookupLocked(podNamespace, g.Labels, ref.TypeURL, ref.Name); !ok {
 				check.Missing[ref] += len(g.Pods)
 			}
 		}
@@ -408,14 +490,29 @@ type PodGroup struct {
 	Pods   []Pod
 }
 
-// PodGroups returns the pods of a namespace grouped by label set.
+// PodGroups returns the pods of a namespace (of every namespace, for the root
+// namespace) grouped by namespace and label set.
 func (x *Index) PodGroups(namespace string) []PodGroup {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	byKey := map[string]int{}
 	var groups []PodGroup
-	for _, p := range x.podsByNamespace[namespace] {
-		key := LabelsKey(p.Labels)
+	pods := maps.Values(x.podsByNamespace[namespace])
+	if namespace != "" && namespace == x.root {
+		// The root namespace's resources select pods of every namespace; a
+		// group stays within one namespace.
+		pods = func(yield func(*Pod) bool) {
+			for _, ns := range x.podsByNamespace {
+				for _, p := range ns {
+					if !yield(p) {
+						return
+					}
+				}
+			}
+		}
+	}
+	for p := range pods {
+		key := p.Namespace + "\x00" + LabelsKey(p.Labels)
 		i, ok := byKey[key]
 		if !ok {
 			i = len(groups)

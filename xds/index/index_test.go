@@ -230,3 +230,35 @@ func TestCheckRefs(t *testing.T) {
 		t.Errorf("namespace b: %+v; resources of namespace a must not count", got)
 	}
 }
+
+func TestRootNamespace(t *testing.T) {
+	x := New(nil)
+	x.SetRootNamespace("root")
+	x.SetPod(Pod{Namespace: "a", Name: "gw", Labels: map[string]string{"app": "gw"}, IP: "10.0.0.1"})
+	x.SetPod(Pod{Namespace: "a", Name: "web", Labels: map[string]string{"app": "web"}, IP: "10.0.0.2"})
+	x.SetPod(Pod{Namespace: "b", Name: "gw", Labels: map[string]string{"app": "gw"}, IP: "10.0.0.3"})
+	affected := x.ReplaceResources("root", clusterType, []Resource{
+		{Name: "shared", Selector: map[string]string{"app": "gw"}, Message: &clusterv3.Cluster{Name: "shared", AltStatName: "root"}},
+	})
+	if want := []string{"gw.a", "gw.b"}; !slices.Equal(affected, want) {
+		t.Errorf("a root change affects %v, want %v", affected, want)
+	}
+	x.ReplaceResources("b", clusterType, []Resource{{Name: "shared", Message: &clusterv3.Cluster{Name: "shared", AltStatName: "b"}}})
+	for node, want := range map[string]string{"gw.a": "root", "web.a": "", "gw.b": "b"} {
+		rs, _ := x.NodeResources(node)
+		got := ""
+		if cs := rs[clusterType]; len(cs) == 1 {
+			got = cs[0].Message.(*clusterv3.Cluster).GetAltStatName()
+		}
+		if got != want {
+			t.Errorf("%s gets shared from %q, want %q", node, got, want)
+		}
+	}
+	ref := []kinds.Ref{{TypeURL: clusterType, Name: "shared"}}
+	if got := x.CheckRefs("a", &Resource{Selector: map[string]string{"app": "gw"}}, ref); got.Selected != 1 || len(got.Missing) != 0 {
+		t.Errorf("a reference to a root resource: %+v, want resolved for the one gw pod", got)
+	}
+	if got := x.PodGroups("root"); len(got) != 3 {
+		t.Errorf("the root namespace's pod groups: %d, want one per namespace and label set (3)", len(got))
+	}
+}
