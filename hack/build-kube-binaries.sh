@@ -52,7 +52,7 @@ mkdir -p "${ASSETS}" "${WORK}"
 # v0.0.0 with a replace to ./staging; outside its repo those must point at the
 # published v0.X.Y tags instead.
 if [[ ! -x "${ASSETS}/kube-apiserver" || ! -x "${ASSETS}/kubectl" ]]; then
-  log "Building kube-apiserver and kubectl ${KUBE_VERSION} from source (first time: ~5 minutes on 2 cores)..."
+  log "Building kube-apiserver and kubectl ${KUBE_VERSION} from source (first time: about 10 minutes on 2 idle cores, more when they are busy)..."
   mkdir -p "${WORK}/kube"
   cd "${WORK}/kube"
   rm -f go.mod go.sum
