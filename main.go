@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -174,21 +175,15 @@ func run(ctx context.Context, o options) error {
 	}
 	restConfig.QPS, restConfig.Burst = float32(o.qps), o.burst
 
-	podCache := cache.ByObject{Transform: controllers.TrimPod}
-	if o.podLabelSelector != "" {
-		sel, err := labels.Parse(o.podLabelSelector)
-		if err != nil {
-			return fmt.Errorf("--pod-label-selector: %w", err)
-		}
-		podCache.Label = sel
+	// Pods and Secrets are cached trimmed to what Arcturus reads, and only those
+	// matching the label selectors when given.
+	podCache, err := trimmedCache(controllers.TrimPod, "--pod-label-selector", o.podLabelSelector)
+	if err != nil {
+		return err
 	}
-	secretCache := cache.ByObject{Transform: controllers.TrimSecret}
-	if o.secretLabelSelector != "" {
-		sel, err := labels.Parse(o.secretLabelSelector)
-		if err != nil {
-			return fmt.Errorf("--secret-label-selector: %w", err)
-		}
-		secretCache.Label = sel
+	secretCache, err := trimmedCache(controllers.TrimSecret, "--secret-label-selector", o.secretLabelSelector)
+	if err != nil {
+		return err
 	}
 	cacheOpts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: podCache, &corev1.Secret{}: secretCache},
@@ -351,6 +346,20 @@ func run(ctx context.Context, o options) error {
 
 	log.Info("Starting Arcturus", "version", cli.VersionString(), "xds", o.xdsAddr, "namespaces", o.namespaces.String(), "leaderElection", o.leaderElect)
 	return mgr.Start(ctx)
+}
+
+// trimmedCache is the cache configuration of one type: transformed by trim, and
+// limited to the label selector given in flag when it is not empty.
+func trimmedCache(trim toolscache.TransformFunc, flag, selector string) (cache.ByObject, error) {
+	c := cache.ByObject{Transform: trim}
+	if selector != "" {
+		sel, err := labels.Parse(selector)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", flag, err)
+		}
+		c.Label = sel
+	}
+	return c, nil
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }

@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"io"
+	"os"
 	"strings"
 
 	statusv3 "github.com/envoyproxy/go-control-plane/envoy/service/status/v3"

@@ -138,12 +138,7 @@ func TestVersionsSurviveRestart(t *testing.T) {
 	newPod(t, ns, "gw-0", "127.0.0.1", nil)
 	apply(t, ns, object{kind: "Cluster", name: "backend", config: edsCluster("backend")})
 	apply(t, ns, object{kind: "Endpoint", name: "backend", config: endpoints("backend", 8001, 8002)})
-	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{
-		"name": "routes",
-		"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"}, "routes": []any{
-			map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "backend"}},
-		}}},
-	}})
+	apply(t, ns, object{kind: "Route", name: "routes", config: routeTo("routes", "backend")})
 	apply(t, ns, object{kind: "Listener", name: "http", config: map[string]any{
 		"name":    "http",
 		"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": 10080}},
@@ -248,12 +243,7 @@ func TestRootNamespace(t *testing.T) {
 	newPod(t, other, "gw-0", "127.0.0.1", map[string]string{"app": "gw"})
 	apply(t, root, object{kind: "Cluster", name: "shared", selector: map[string]string{"app": "gw"}, config: staticCluster("shared", 8001)})
 	apply(t, other, object{kind: "Cluster", name: "shared", config: staticCluster("shared", 9001)})
-	apply(t, ns, object{kind: "Route", name: "routes", config: map[string]any{
-		"name": "routes",
-		"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"}, "routes": []any{
-			map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": "shared"}},
-		}}},
-	}})
+	apply(t, ns, object{kind: "Route", name: "routes", config: routeTo("routes", "shared")})
 	waitAccepted(t, root, "Cluster", "shared", "Valid")
 	waitAccepted(t, other, "Cluster", "shared", "Valid")
 

@@ -172,6 +172,16 @@ func endpoints(cluster string, ports ...int) map[string]any {
 	}
 }
 
+// routeTo is a RouteConfiguration sending every request to cluster.
+func routeTo(name, cluster string) map[string]any {
+	return map[string]any{
+		"name": name,
+		"virtual_hosts": []any{map[string]any{"name": "all", "domains": []any{"*"}, "routes": []any{
+			map[string]any{"match": map[string]any{"prefix": "/"}, "route": map[string]any{"cluster": cluster}},
+		}}},
+	}
+}
+
 // relabel replaces a pod's labels.
 func relabel(t *testing.T, ns, name string, labels map[string]string) {
 	t.Helper()
