@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,8 @@ type SecretReconciler struct {
 	index    *index.Index
 	trigger  *trigger
 	recorder events.EventRecorder
+	// mu serialises syncs: the warm-up and the controller may sync at once.
+	mu sync.Mutex
 	// invalid remembers, per Secret, the last problem reported, so it is
 	// reported once per change rather than on every reconcile.
 	invalid map[types.NamespacedName]string
@@ -53,6 +56,8 @@ func (r *SecretReconciler) Reconcile(ctx context.Context, req reconcile.Request)
 // node IDs. A Secret Envoy could not use is left out (its references then read
 // as missing) and reported once with an Event on it; its data is never logged.
 func (r *SecretReconciler) sync(ctx context.Context, namespace string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var list corev1.SecretList
 	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
 		return nil, fmt.Errorf("list Secrets in %s: %w", namespace, err)
