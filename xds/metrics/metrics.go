@@ -23,6 +23,7 @@
 package metrics
 
 import (
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"sync"
 	"time"
 
@@ -45,10 +46,13 @@ const (
 )
 
 // ShortType returns the type label of an xDS type URL: the lowercase kind
-// (cluster, endpoint, listener, route, ...), or other.
+// (cluster, endpoint, listener, route, ...), secret for SDS, or other.
 func ShortType(typeURL string) string {
 	if k, ok := kinds.ByTypeURL(typeURL); ok {
 		return k.Label()
+	}
+	if typeURL == resourcev3.SecretType {
+		return "secret"
 	}
 	return "other"
 }
@@ -105,8 +109,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	// Every served type has its series from the start, at zero.
+	labels := []string{ShortType(resourcev3.SecretType)}
 	for _, k := range kinds.All {
-		t := k.Label()
+		labels = append(labels, k.Label())
+	}
+	for _, t := range labels {
 		m.responses.WithLabelValues(t)
 		m.acks.WithLabelValues(t)
 		m.nacks.WithLabelValues(t)

@@ -81,12 +81,13 @@ func TestRegisterTwiceFails(t *testing.T) {
 
 func TestShortType(t *testing.T) {
 	for typeURL, want := range map[string]string{
-		resourcev3.ClusterType:  "cluster",
-		resourcev3.EndpointType: "endpoint",
-		resourcev3.ListenerType: "listener",
-		resourcev3.RouteType:    "route",
-		resourcev3.RuntimeType:  "runtime",
-		resourcev3.SecretType:   "other",
+		resourcev3.ClusterType:     "cluster",
+		resourcev3.EndpointType:    "endpoint",
+		resourcev3.ListenerType:    "listener",
+		resourcev3.RouteType:       "route",
+		resourcev3.RuntimeType:     "runtime",
+		resourcev3.SecretType:      "secret",
+		resourcev3.VirtualHostType: "other",
 	} {
 		if got := ShortType(typeURL); got != want {
 			t.Errorf("ShortType(%s) = %s, want %s", typeURL, got, want)
@@ -134,10 +135,10 @@ arcturus_xds_responses_total{type="cluster"} 2
 arcturus_xds_responses_total{type="endpoint"} 0
 arcturus_xds_responses_total{type="extensionconfig"} 0
 arcturus_xds_responses_total{type="listener"} 1
-arcturus_xds_responses_total{type="other"} 1
 arcturus_xds_responses_total{type="route"} 0
 arcturus_xds_responses_total{type="runtime"} 0
 arcturus_xds_responses_total{type="scopedroute"} 0
+arcturus_xds_responses_total{type="secret"} 1
 # HELP arcturus_xds_acks_total xDS responses ACKed by the node, by type.
 # TYPE arcturus_xds_acks_total counter
 arcturus_xds_acks_total{type="cluster"} 1
@@ -147,6 +148,7 @@ arcturus_xds_acks_total{type="listener"} 1
 arcturus_xds_acks_total{type="route"} 0
 arcturus_xds_acks_total{type="runtime"} 0
 arcturus_xds_acks_total{type="scopedroute"} 0
+arcturus_xds_acks_total{type="secret"} 0
 # HELP arcturus_xds_nacks_total xDS responses rejected (NACKed) by the node, by type.
 # TYPE arcturus_xds_nacks_total counter
 arcturus_xds_nacks_total{type="cluster"} 1
@@ -156,6 +158,7 @@ arcturus_xds_nacks_total{type="listener"} 0
 arcturus_xds_nacks_total{type="route"} 0
 arcturus_xds_nacks_total{type="runtime"} 0
 arcturus_xds_nacks_total{type="scopedroute"} 0
+arcturus_xds_nacks_total{type="secret"} 0
 `
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), Responses, Acks, Nacks); err != nil {
 		t.Fatal(err)
@@ -279,6 +282,7 @@ arcturus_snapshot_resources{type="listener"} 1
 arcturus_snapshot_resources{type="route"} 0
 arcturus_snapshot_resources{type="runtime"} 0
 arcturus_snapshot_resources{type="scopedroute"} 0
+arcturus_snapshot_resources{type="secret"} 0
 `
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), SnapshotResources); err != nil {
 		t.Fatal(err)
