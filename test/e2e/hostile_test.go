@@ -144,7 +144,10 @@ func TestClientsPerIP(t *testing.T) {
 				_, err = stream.Recv()
 			}
 			cancel()
-			if status.Code(err) == codes.ResourceExhausted {
+			// Streams of earlier iterations still closing may hit the
+			// concurrent limit first on a busy machine; the pace is what
+			// this case is about.
+			if status.Code(err) == codes.ResourceExhausted && strings.Contains(err.Error(), "per-second") {
 				last = err
 				break
 			}
