@@ -14,7 +14,7 @@
 //     stage's ENV and ARGs (TARGETARCH is this machine's architecture, as docker
 //     build sets it for a native build), GOFLAGS cleared as in the golang image,
 //     and the host's module and build caches;
-//  4. checks that the binary was written and that it starts (`--help`).
+//  4. checks that the binary was written and that it starts (`controller --help`).
 //
 // Other RUN instructions (go mod download) only warm caches and are skipped.
 //
@@ -140,7 +140,7 @@ func run(dockerfile string, keep bool) error {
 		return fmt.Errorf("the build wrote no %s: %w", out, err)
 	}
 	if env["TARGETOS"] == runtime.GOOS && env["TARGETARCH"] == runtime.GOARCH {
-		help := exec.Command(bin, "--help")
+		help := exec.Command(bin, "controller", "--help")
 		if b, err := help.CombinedOutput(); err != nil || !strings.Contains(string(b), "-xds-bind-address") {
 			return fmt.Errorf("%s --help: %v\n%s", out, err, b)
 		}
