@@ -274,3 +274,22 @@ func TestRootNamespace(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSotWAndDeltaStreamsOfOneNode checks that a node keeps being served on one
+// stream when its other stream, of the other protocol, closes. go-control-plane
+// numbers SotW and delta streams separately: on a fresh controller both are
+// stream 1.
+func TestSotWAndDeltaStreamsOfOneNode(t *testing.T) {
+	a := startArcturus(t)
+	ns := newNamespace(t)
+	newPod(t, ns, "gw-0", "127.0.0.1", nil)
+	apply(t, ns, object{kind: "Cluster", name: "one", config: staticCluster("one", 8001)})
+	waitAccepted(t, ns, "Cluster", "one", "Valid")
+	sotw := newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, "")
+	sotw.waitFor("one")
+	delta := newDelta(t, a.XDSAddr, "gw-0."+ns, resourcev3.ClusterType, nil)
+	delta.next()
+	delta.cancel()
+	apply(t, ns, object{kind: "Cluster", name: "two", config: staticCluster("two", 8002)})
+	sotw.waitFor("one", "two")
+}

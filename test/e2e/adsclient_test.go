@@ -187,6 +187,8 @@ type deltaClient struct {
 	t         *testing.T
 	node      string
 	responses chan *discoveryv3.DeltaDiscoveryResponse
+	// cancel ends the stream.
+	cancel context.CancelFunc
 }
 
 // newDelta opens a delta stream as node subscribed to every resource of typeURL.
@@ -198,7 +200,7 @@ func newDelta(t *testing.T, addr, node, typeURL string, initialVersions map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &deltaClient{t: t, node: node, responses: make(chan *discoveryv3.DeltaDiscoveryResponse, 100)}
+	c := &deltaClient{t: t, node: node, responses: make(chan *discoveryv3.DeltaDiscoveryResponse, 100), cancel: cancel}
 	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{
 		Node: &corev3.Node{Id: node}, TypeUrl: typeURL, ResourceNamesSubscribe: []string{"*"}, InitialResourceVersions: initialVersions,
 	}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,22 @@ func TestSecretsOverSDS(t *testing.T) {
 		}
 		if !bytes.Equal(first["gw-cert#ca"].GetValidationContext().GetTrustedCa().GetInlineBytes(), caCrt) {
 			t.Error("validation_context differs from the Secret's ca.crt")
+		}
+	})
+
+	t.Run("over delta too, only to the referencing pod", func(t *testing.T) {
+		r := newDelta(t, a.XDSAddr, "gw-0."+ns, resourcev3.SecretType, nil).next()
+		var got []string
+		for _, res := range r.GetResources() {
+			got = append(got, res.GetName())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, names) {
+			t.Errorf("gw-0 over delta: %v, want %v", got, names)
+		}
+		web := newDelta(t, a.XDSAddr, "web-0."+ns, resourcev3.SecretType, nil)
+		if r := web.next(); len(r.GetResources()) != 0 {
+			t.Errorf("web-0 over delta was sent %d secrets", len(r.GetResources()))
 		}
 	})
 

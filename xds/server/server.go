@@ -89,7 +89,14 @@ type Server struct {
 	mu    sync.Mutex
 	addr  net.Addr
 	bound chan struct{}
-	open  map[int64]*stream // by stream ID, once the node identified itself
+	open  map[streamKey]*stream // once the node identified itself
+}
+
+// streamKey identifies a stream: go-control-plane numbers state-of-the-world and
+// delta streams separately, so an ID alone can name two streams.
+type streamKey struct {
+	delta bool
+	id    int64
 }
 
 // stream is what the server remembers of one open stream.
@@ -114,7 +121,7 @@ func New(opts Options, c cachev3.SnapshotCache, s Streams, obs Observer, log log
 		health:   health.NewServer(),
 		guard:    newStreamGuard(opts.Pods, opts.VerifyNodeIP, opts.Limits, log),
 		bound:    make(chan struct{}),
-		open:     map[int64]*stream{},
+		open:     map[streamKey]*stream{},
 	}
 	srv.guard.denied = opts.Denied
 	maxStreams, maxRequest := opts.Limits.MaxStreamsPerConnection, opts.Limits.MaxRequestBytes
@@ -229,12 +236,13 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) callbacks() serverv3.CallbackFuncs {
-	closed := func(streamID int64, _ *corev3.Node) { s.closeStream(streamID) }
+	sotw := func(id int64) streamKey { return streamKey{id: id} }
+	delta := func(id int64) streamKey { return streamKey{delta: true, id: id} }
 	return serverv3.CallbackFuncs{
-		StreamClosedFunc:      closed,
-		DeltaStreamClosedFunc: closed,
+		StreamClosedFunc:      func(id int64, _ *corev3.Node) { s.closeStream(sotw(id)) },
+		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { s.closeStream(delta(id)) },
 		StreamRequestFunc: func(streamID int64, req *discoveryv3.DiscoveryRequest) error {
-			node := s.identify(streamID, req.GetNode().GetId())
+			node := s.identify(sotw(streamID), req.GetNode().GetId())
 			if req.GetErrorDetail() != nil {
 				s.log.Info("Envoy rejected configuration", "node", node, "type", req.GetTypeUrl(),
 					"version", req.GetVersionInfo(), "nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
@@ -243,12 +251,12 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 				s.observer.Answered(node, req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 			}
 			if req.GetErrorDetail() != nil && node != "" {
-				s.holdAfterNACK(streamID, node, req)
+				s.holdAfterNACK(sotw(streamID), node, req)
 			}
 			return nil
 		},
 		StreamDeltaRequestFunc: func(streamID int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-			node := s.identify(streamID, req.GetNode().GetId())
+			node := s.identify(delta(streamID), req.GetNode().GetId())
 			if req.GetErrorDetail() != nil {
 				s.log.Info("Envoy rejected configuration", "node", node, "type", req.GetTypeUrl(),
 					"nonce", req.GetResponseNonce(), "error", req.GetErrorDetail().GetMessage())
@@ -259,23 +267,23 @@ func (s *Server) callbacks() serverv3.CallbackFuncs {
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, streamID int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-			node := s.recordSent(streamID, resp)
+			node := s.recordSent(sotw(streamID), resp)
 			if s.observer != nil && node != "" {
 				s.observer.SentSotW(node, resp)
 			}
 		},
 		StreamDeltaResponseFunc: func(streamID int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-			if node := s.nodeOf(streamID); s.observer != nil && node != "" {
+			if node := s.nodeOf(delta(streamID)); s.observer != nil && node != "" {
 				s.observer.SentDelta(node, resp)
 			}
 		},
 	}
 }
 
-func (s *Server) nodeOf(streamID int64) string {
+func (s *Server) nodeOf(key streamKey) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st := s.open[streamID]; st != nil {
+	if st := s.open[key]; st != nil {
 		return st.node
 	}
 	return ""
@@ -283,10 +291,10 @@ func (s *Server) nodeOf(streamID int64) string {
 
 // recordSent remembers a SotW response's nonce and version, and returns the
 // stream's node ID.
-func (s *Server) recordSent(streamID int64, resp *discoveryv3.DiscoveryResponse) string {
+func (s *Server) recordSent(key streamKey, resp *discoveryv3.DiscoveryResponse) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.open[streamID]
+	st := s.open[key]
 	if st == nil {
 		return ""
 	}
@@ -308,10 +316,10 @@ func (s *Server) recordSent(streamID int64, resp *discoveryv3.DiscoveryResponse)
 // from a node at the refused version, so the cache opens a watch and answers at
 // the next change. A node that has accepted nothing of the type yet and would be
 // sent an empty set again is treated the same way.
-func (s *Server) holdAfterNACK(streamID int64, nodeID string, req *discoveryv3.DiscoveryRequest) {
+func (s *Server) holdAfterNACK(key streamKey, nodeID string, req *discoveryv3.DiscoveryRequest) {
 	s.mu.Lock()
 	var refused sentResponse
-	if st := s.open[streamID]; st != nil {
+	if st := s.open[key]; st != nil {
 		refused = st.sent[req.GetTypeUrl()]
 	}
 	s.mu.Unlock()
@@ -331,11 +339,11 @@ func (s *Server) holdAfterNACK(streamID int64, nodeID string, req *discoveryv3.D
 
 // identify records the node of a stream on its first request that names one, and
 // returns the stream's node ID (Envoy names its node in the first request only).
-func (s *Server) identify(streamID int64, nodeID string) string {
+func (s *Server) identify(key streamKey, nodeID string) string {
 	s.mu.Lock()
-	known, ok := s.open[streamID]
+	known, ok := s.open[key]
 	if !ok && nodeID != "" {
-		s.open[streamID] = &stream{node: nodeID, sent: map[string]sentResponse{}}
+		s.open[key] = &stream{node: nodeID, sent: map[string]sentResponse{}}
 	}
 	s.mu.Unlock()
 	if ok {
@@ -344,7 +352,7 @@ func (s *Server) identify(streamID int64, nodeID string) string {
 	if nodeID == "" {
 		return ""
 	}
-	s.log.V(1).Info("Opened xDS stream", "node", nodeID, "stream", streamID)
+	s.log.V(1).Info("Opened xDS stream", "node", nodeID, "stream", key.id, "delta", key.delta)
 	if s.observer != nil {
 		s.observer.StreamOpened(nodeID)
 	}
@@ -352,13 +360,13 @@ func (s *Server) identify(streamID int64, nodeID string) string {
 	return nodeID
 }
 
-func (s *Server) closeStream(streamID int64) {
+func (s *Server) closeStream(key streamKey) {
 	s.mu.Lock()
-	st, known := s.open[streamID]
-	delete(s.open, streamID)
+	st, known := s.open[key]
+	delete(s.open, key)
 	s.mu.Unlock()
 	if known {
-		s.log.V(1).Info("Closed xDS stream", "node", st.node, "stream", streamID)
+		s.log.V(1).Info("Closed xDS stream", "node", st.node, "stream", key.id, "delta", key.delta)
 		s.streams.StreamClosed(st.node)
 		if s.observer != nil {
 			s.observer.StreamClosed(st.node)
