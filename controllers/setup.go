@@ -35,7 +35,7 @@ type Snapshots interface {
 	Published
 }
 
-// Setup registers the Envoy-kind and Pod reconcilers with the manager, plus two
+// Setup registers the Envoy-kind, Pod and Secret reconcilers with the manager, plus two
 // runnables: a warm-up that fills the index from the informer caches before the
 // replica serves anything (every replica), and a status pass that runs each time
 // this replica is elected leader. Status is written only while lead says this
