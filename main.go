@@ -102,7 +102,7 @@ func bindFlags(o *options) {
 	flag.StringVar(&o.webhookService, "webhook-service", "arcturus-webhook", "builtin mode: the webhook Service in --pod-namespace the serving certificate is for.")
 	flag.StringVar(&o.webhookConfigName, "webhook-config-name", "arcturus-validating-webhook", "builtin mode: the ValidatingWebhookConfiguration that gets the CA bundle.")
 	flag.Var(&o.webhookCertExtraSANs, "webhook-cert-extra-sans", "builtin mode: extra DNS names and IPs for the serving certificate, comma-separated (repeatable).")
-	flag.StringVar(&o.podNamespace, "pod-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "The controller's namespace, where the webhook Service and Secret are ($POD_NAMESPACE when set).")
+	flag.StringVar(&o.podNamespace, "pod-namespace", cli.EnvOr("POD_NAMESPACE", "arcturus-system"), "The controller's namespace, where the webhook Service and Secret are ($POD_NAMESPACE when set).")
 	flag.StringVar(&o.rootNamespace, "root-namespace", "", "Custom resources in this namespace apply to the matching pods of every namespace; a resource of the same kind and Envoy name in a pod's own namespace takes precedence for that pod (default: --pod-namespace).")
 	flag.Var(&o.namespaces, "namespace", "Only watch this namespace (repeatable); default all namespaces.")
 	flag.StringVar(&o.xdsTLSCert, "xds-tls-cert-file", "", "Serve xDS over TLS with this certificate (PEM); reloaded when it changes.")
@@ -363,11 +363,3 @@ func trimmedCache(trim toolscache.TransformFunc, flag, selector string) (cache.B
 }
 
 func ptrDuration(d time.Duration) *time.Duration { return &d }
-
-// envOr returns the environment variable name, or def when it is unset or empty.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}

@@ -40,7 +40,7 @@ func configDump(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&kubeContext, "context", "", "kubeconfig context to use")
 	fs.StringVar(&offlinePod, "pod", "", "render what this pod would be served from the custom resources and pods in the API, "+
 		"as the controller computes it; needs no Envoy and no running controller")
-	fs.StringVar(&rootNamespace, "root-namespace", envOr("POD_NAMESPACE", "arcturus-system"), "with --pod: the controller's --root-namespace, whose resources apply to every namespace's pods")
+	fs.StringVar(&rootNamespace, "root-namespace", EnvOr("POD_NAMESPACE", "arcturus-system"), "with --pod: the controller's --root-namespace, whose resources apply to every namespace's pods")
 	fs.StringVarP(&output, "output", "o", "", "json or yaml: Envoy's config dump (envoy.admin.v3.ConfigDump); default: a YAML list of resources with their sources")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -257,8 +257,8 @@ func anyToYAML(typeURL string, a *anypb.Any) (yaml.MapSlice, error) {
 	return v, nil
 }
 
-// envOr returns the environment variable name, or def when it is unset or empty.
-func envOr(name, def string) string {
+// EnvOr returns the environment variable name, or def when it is unset or empty.
+func EnvOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}

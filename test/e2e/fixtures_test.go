@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,23 @@ func waitAccepted(t *testing.T, ns, kind, name, reason string) metav1.Condition 
 		return nil
 	})
 	return cond
+}
+
+// waitResolved waits until the object's ResolvedRefs condition has the status
+// and a message containing contains.
+func waitResolved(t *testing.T, ns, kind, name string, status metav1.ConditionStatus, contains string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s %s/%s ResolvedRefs=%s %q", kind, ns, name, status, contains), func() error {
+		obj := newObject(kind)
+		if err := k8s.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.EnvoyStatus().Conditions, ourv1alpha1.ConditionResolvedRefs)
+		if c == nil || c.Status != status || !strings.Contains(c.Message, contains) {
+			return fmt.Errorf("ResolvedRefs %+v", c)
+		}
+		return nil
+	})
 }
 
 // eventually polls cond until it returns nil, failing the test after 30 s.

@@ -181,11 +181,10 @@ func TestNACKPolicy(t *testing.T) {
 // Envoy: it NACKs the responses refuses says it cannot use, naming the version it
 // still runs, and keeps the state it last accepted.
 type trackingClient struct {
-	t       *testing.T
-	events  chan trackingEvent
-	state   map[string]string // accepted: name → tag
-	pending []trackingEvent
-	sent    int // responses received
+	t      *testing.T
+	events chan trackingEvent
+	state  map[string]string // accepted: name → tag
+	sent   int               // responses received
 }
 
 type trackingEvent struct {

@@ -22,7 +22,6 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -107,21 +106,7 @@ func TestSecretsOverSDS(t *testing.T) {
 	}
 	apply(t, ns, object{kind: "Listener", name: "https", selector: map[string]string{"app": "gw"}, config: tlsListener("https", "gw-cert", "gw-cert#ca")})
 	waitAccepted(t, ns, "Listener", "https", "Valid")
-	waitResolved := func(status metav1.ConditionStatus, contains string) {
-		t.Helper()
-		eventually(t, fmt.Sprintf("Listener https ResolvedRefs=%s", status), func() error {
-			var l ourv1alpha1.Listener
-			if err := k8s.Get(testContext(t), client.ObjectKey{Namespace: ns, Name: "https"}, &l); err != nil {
-				return err
-			}
-			c := meta.FindStatusCondition(l.Status.Conditions, ourv1alpha1.ConditionResolvedRefs)
-			if c == nil || c.Status != status || !strings.Contains(c.Message, contains) {
-				return fmt.Errorf("ResolvedRefs %+v", c)
-			}
-			return nil
-		})
-	}
-	waitResolved(metav1.ConditionTrue, "")
+	waitResolved(t, ns, "Listener", "https", metav1.ConditionTrue, "")
 
 	names := []string{"gw-cert", "gw-cert#ca"}
 	gw := newSotW(t, a.XDSAddr, "gw-0."+ns, resourcev3.SecretType, "", names...)
@@ -209,7 +194,7 @@ func TestSecretsOverSDS(t *testing.T) {
 		if err := k8s.Delete(testContext(t), secret); err != nil {
 			t.Fatal(err)
 		}
-		waitResolved(metav1.ConditionFalse, `Secret "gw-cert" is missing`)
+		waitResolved(t, ns, "Listener", "https", metav1.ConditionFalse, `Secret "gw-cert" is missing`)
 		gw.waitFor()
 	})
 
@@ -230,6 +215,6 @@ func TestSecretsOverSDS(t *testing.T) {
 			}
 			return fmt.Errorf("none among %d events", len(events.Items))
 		})
-		waitResolved(metav1.ConditionFalse, `Secret "gw-cert" is missing`)
+		waitResolved(t, ns, "Listener", "https", metav1.ConditionFalse, `Secret "gw-cert" is missing`)
 	})
 }

@@ -9,8 +9,9 @@ import (
 
 // Outage is a TCP proxy to the API server that a test can cut: connections
 // through it are dropped and new ones refused, as when the API server is
-// unreachable from one replica. (Restarting envtest's API server instead would
-// give it a new serving CA, which no client trusts.)
+// unreachable from one replica while others still reach it. (To stop the API
+// server for everyone, start the environment with Options.StateDir and stop its
+// control plane.)
 type Outage struct {
 	// Addr is the proxy's host:port; clients use it in place of the API server's.
 	Addr string
